@@ -1,0 +1,27 @@
+# The README's two commands are `make demo` and `make test`; both set up what they need.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# A simulated 4-plane fabric; plane 2 fails at t=60 s for 120 s (simulated time, 20x speed).
+demo: $(STAMP)
+	rm -rf demo-data
+	$(VENV)/bin/planewatch up --data demo-data --scenario plane-down --plane 2 --at 60 --for 120 --duration 300 --speed 20
+	$(VENV)/bin/planewatch query timeline --data demo-data --plane 2
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) demo-data build *.egg-info

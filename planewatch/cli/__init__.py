@@ -1,0 +1,7 @@
+"""The ``planewatch`` command line."""
+
+from planewatch.cli.app import app
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""The simulated fabric: planes x racks x servers, with named fault scenarios."""

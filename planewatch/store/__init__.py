@@ -1,0 +1,1 @@
+"""The store: ClickHouse, embedded (chdb) or server (clickhouse-driver), same DDL."""

@@ -1,0 +1,38 @@
+"""Data contracts: every record planewatch moves, and the ClickHouse tables that keep them.
+
+One definition per record (``planewatch.schemas.records``) drives its wire format
+(msgspec JSON/MessagePack for the bus), its Arrow batch layout and its ClickHouse
+columns (``planewatch.schemas.columns``), so they cannot drift apart.
+"""
+
+from planewatch.schemas.records import (
+    ALL_RECORDS,
+    STORED_RECORDS,
+    BgpRouteCounters,
+    BgpSession,
+    FdbChange,
+    FdbSnapshot,
+    Finding,
+    InterfaceStatus,
+    PortCounters,
+    Record,
+    SflowCounterSample,
+    SflowFlowSample,
+    Watermark,
+)
+
+__all__ = [
+    "ALL_RECORDS",
+    "STORED_RECORDS",
+    "BgpRouteCounters",
+    "BgpSession",
+    "FdbChange",
+    "FdbSnapshot",
+    "Finding",
+    "InterfaceStatus",
+    "PortCounters",
+    "Record",
+    "SflowCounterSample",
+    "SflowFlowSample",
+    "Watermark",
+]

@@ -1,0 +1,1 @@
+"""Detectors (plain event-time state machines) and the drivers that feed them."""
