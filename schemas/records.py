@@ -212,6 +212,8 @@ class Finding(Record, frozen=True, kw_only=True, tag="finding"):
 
     fingerprint: Annotated[str, Column("String")]
     kind: Name
+    subject: Name = ""
+    """What the finding is about below the plane (a switch, server, MAC); empty for a whole plane."""
     severity: Name
     status: Name
     started_at: Timestamp

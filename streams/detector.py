@@ -229,6 +229,7 @@ def make_finding(
         plane=plane,
         fingerprint=fingerprint(kind, plane, subject),
         kind=kind,
+        subject=subject,
         severity=severity,
         status=transition.value,
         started_at=life.started_at,

@@ -178,6 +178,7 @@ CREATE TABLE IF NOT EXISTS {database}.findings
     plane UInt8,
     fingerprint String,
     kind LowCardinality(String),
+    subject LowCardinality(String),
     severity LowCardinality(String),
     status LowCardinality(String),
     started_at DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
