@@ -2,9 +2,16 @@
 
 import typer
 
+from planewatch.cli.inventory import inventory_app
+from planewatch.cli.query import query_app
+from planewatch.cli.up import EPILOG, up
+
 app = typer.Typer(
     name="planewatch",
     help="Watch a multi-plane Calico Ethernet fabric: per-plane L2 counters joined with BGP events.",
     no_args_is_help=True,
     rich_markup_mode="rich",
 )
+app.command("up", epilog=EPILOG)(up)
+app.add_typer(inventory_app, name="inventory", help="Check a fabric inventory file.")
+app.add_typer(query_app, name="query")

@@ -65,7 +65,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, dt.datetime):
         if value.year <= 1970:
             return ""  # minIf/maxIf over no rows
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        return value.strftime("%Y-%m-%d %H:%M:%S")
     return str(value)
 
 
@@ -80,7 +80,10 @@ def emit(table: pa.Table, fmt: Format, *, title: str | None = None, console: Con
         rows = table.to_pylist()
         sys.stdout.write(json.dumps(rows, default=_json_default, indent=1) + "\n")
         return
-    console = console or Console()
+    if console is None:
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=200)  # piped to a file or pager: do not fold rows at 80 columns
     view = Table(title=title, show_lines=False, header_style="bold")
     for name in table.column_names:
         view.add_column(name, overflow="fold")

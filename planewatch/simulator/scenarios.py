@@ -99,6 +99,17 @@ class Fault:
     def end(self) -> float:
         return self.at + self.duration
 
+    def describe(self) -> str:
+        """``plane-down on plane 2 from +60s for 120s``: what the status view shows."""
+        target = " ".join(
+            part for part in (
+                f"plane {self.plane}" if self.plane is not None else "",
+                f"server {self.server}" if self.server is not None else "",
+                f"magnitude {self.magnitude:g}" if self.magnitude is not None else "",
+            ) if part
+        )
+        return f"{self.kind}{' on ' + target if target else ''} from +{self.at:g}s for {self.duration:g}s"
+
     def resolve(self, inventory: Inventory) -> Fault:
         """This fault with defaults filled in, checked against ``inventory``; raises :class:`FaultError`."""
         scenario = SCENARIOS.get(self.kind)

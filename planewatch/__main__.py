@@ -1,0 +1,5 @@
+"""``python -m planewatch`` is the ``planewatch`` command."""
+
+from planewatch.cli import main
+
+main()

@@ -1,0 +1,150 @@
+"""The in-process driver: source -> bus -> detectors and store, in one asyncio process.
+
+Embedded mode (``planewatch up``) runs this. The detectors are the same objects the Faust
+driver wraps in distributed mode; only the transport differs. Records reach the store in
+columnar batches (by size or age), findings are written with them, and stopping drains
+everything that was published before the store is closed: Ctrl-C loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from typing import AsyncIterator, Callable, Protocol, Sequence
+
+from planewatch.bus import InProcessBus, Subscription
+from planewatch.schemas import Finding, Record
+
+log = logging.getLogger(__name__)
+
+
+class Detector(Protocol):
+    def feed(self, record: Record) -> list[Finding]: ...
+
+
+class RecordStore(Protocol):
+    def write(self, records: Sequence[Record]) -> int: ...
+
+
+RecordSource = Callable[[asyncio.Event], AsyncIterator[list[Record]]]
+"""An async generator factory: yields batches of records until the stop event is set."""
+
+
+@dataclasses.dataclass
+class PipelineStats:
+    records_in: int = 0
+    rows_written: int = 0
+    findings: int = 0
+    write_retries: int = 0
+    store_batches: int = 0
+
+
+class StoreWriter:
+    """Accumulates records and writes them in batches; keeps them until a write succeeds."""
+
+    def __init__(self, store: RecordStore, stats: PipelineStats, batch_rows: int, flush_interval: float,
+                 retries: int = 5):
+        self.store = store
+        self.stats = stats
+        self.batch_rows = batch_rows
+        self.flush_interval = flush_interval
+        self.retries = retries
+        self._pending: list[Record] = []
+        self._last_flush = time.monotonic()
+
+    def add(self, records: Sequence[Record]) -> None:
+        self._pending.extend(records)
+
+    @property
+    def due(self) -> bool:
+        return len(self._pending) >= self.batch_rows or (
+            bool(self._pending) and time.monotonic() - self._last_flush >= self.flush_interval
+        )
+
+    async def flush(self) -> None:
+        """Write what is pending; on failure retry with backoff, then re-raise (records are kept)."""
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        for attempt in range(self.retries + 1):
+            try:
+                self.stats.rows_written += await asyncio.to_thread(self.store.write, batch)
+                self.stats.store_batches += 1
+                break
+            except Exception:
+                if attempt == self.retries:
+                    self._pending = batch + self._pending
+                    raise
+                self.stats.write_retries += 1
+                log.warning("store write failed (attempt %d), retrying", attempt + 1, exc_info=True)
+                await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+        self._last_flush = time.monotonic()
+
+
+class EmbeddedPipeline:
+    """Wires a record source, detectors and a store together over an :class:`InProcessBus`."""
+
+    def __init__(
+        self,
+        source: RecordSource,
+        detectors: Sequence[Detector],
+        store: RecordStore,
+        *,
+        on_records: Callable[[list[Record]], None] | None = None,
+        on_finding: Callable[[Finding], None] | None = None,
+        batch_rows: int = 50_000,
+        flush_interval: float = 1.0,
+    ):
+        self.source = source
+        self.detectors = list(detectors)
+        self.stats = PipelineStats()
+        self.bus = InProcessBus()
+        self.writer = StoreWriter(store, self.stats, batch_rows, flush_interval)
+        self.on_records = on_records
+        self.on_finding = on_finding
+        self._detect_sub = self.bus.subscribe("detectors")
+        self._store_sub = self.bus.subscribe("store")
+
+    async def run(self, stop: asyncio.Event) -> PipelineStats:
+        """Run until the source is exhausted or ``stop`` is set; then drain and flush everything."""
+        consumers = [
+            asyncio.create_task(self._detect(self._detect_sub), name="detectors"),
+            asyncio.create_task(self._store(self._store_sub), name="store"),
+        ]
+        try:
+            async for batch in self.source(stop):
+                self.stats.records_in += len(batch)
+                await self.bus.publish(batch)
+                if any(task.done() for task in consumers):
+                    break  # a consumer failed: stop producing, surface its error below
+        finally:
+            await self.bus.close()
+            results = await asyncio.gather(*consumers, return_exceptions=True)
+            await self.writer.flush()
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return self.stats
+
+    async def _detect(self, subscription: Subscription) -> None:
+        async for batch in subscription.batches():
+            findings: list[Finding] = []
+            for record in batch:
+                for detector in self.detectors:
+                    findings.extend(detector.feed(record))
+            if findings:
+                self.stats.findings += len(findings)
+                self.writer.add(findings)
+                if self.on_finding:
+                    for finding in findings:
+                        self.on_finding(finding)
+            if self.on_records:
+                self.on_records(batch)
+
+    async def _store(self, subscription: Subscription) -> None:
+        async for batch in subscription.batches():
+            self.writer.add(batch)
+            if self.writer.due:
+                await self.writer.flush()
