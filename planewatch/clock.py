@@ -1,0 +1,51 @@
+"""Clocks: where collectors and the simulator get "now" and how they wait.
+
+Collectors stamp what a protocol does not (sFlow datagrams carry no wall time) and
+schedule their polls with a clock they are given, never with ``time.time()`` directly.
+In production that is :class:`WallClock`. When the simulator runs faster than real time,
+collectors and simulator share one :class:`ScaledClock`, so a 5 s BIRD poll interval is
+5 *simulated* seconds and every record's event time lines up with the simulation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Current time, epoch seconds (UTC)."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of this clock's time."""
+        ...
+
+
+class WallClock:
+    """Real time."""
+
+    def now(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class ScaledClock:
+    """Simulated time that starts at ``start`` and runs ``speed`` times faster than real time."""
+
+    def __init__(self, start: float, speed: float):
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.start = start
+        self.speed = speed
+        self._origin = time.monotonic()
+
+    def now(self) -> float:
+        return self.start + (time.monotonic() - self._origin) * self.speed
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds) / self.speed)
