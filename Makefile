@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test clean
+.PHONY: setup deps demo test clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,11 @@ demo: $(STAMP)
 	$(VENV)/bin/planewatch up --data demo-data --scenario plane-down --plane 2 --at 60 --for 120 --duration 300 --speed 20
 	$(VENV)/bin/planewatch query timeline --data demo-data --plane 2
 
-test: $(STAMP)
+# System packages and tools the protocol tests need (tshark, Open vSwitch, BIRD, …).
+deps:
+	@for script in scripts/deps/*.sh; do [ -e "$$script" ] || continue; echo "== $$script"; bash "$$script" || exit 1; done
+
+test: $(STAMP) deps
 	$(PY) -m pytest
 
 clean:
