@@ -50,6 +50,13 @@ class InProcessBus:
         self._subscriptions.append(subscription)
         return subscription
 
+    def unsubscribe(self, subscription: Subscription) -> None:
+        """Stop delivering to a consumer that died, and free a publisher waiting on its full queue."""
+        if subscription in self._subscriptions:
+            self._subscriptions.remove(subscription)
+        while not subscription._queue.empty():
+            subscription._queue.get_nowait()
+
     async def publish(self, records: Iterable[Record]) -> None:
         """Publish a batch to every subscriber, waiting while any of them is full."""
         if self.closed:
@@ -59,7 +66,7 @@ class InProcessBus:
             return
         for record in batch:
             self.published[type(record).__name__] += 1
-        for subscription in self._subscriptions:
+        for subscription in list(self._subscriptions):
             await subscription._queue.put(batch)
 
     async def close(self) -> None:

@@ -1,4 +1,4 @@
-"""The in-process driver: source -> bus -> detectors and store, in one asyncio process.
+"""The in-process driver: producers -> bus -> detectors and store, in one asyncio process.
 
 Embedded mode (``planewatch up``) runs this. The detectors are the same objects the Faust
 driver wraps in distributed mode; only the transport differs. Records reach the store in
@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from typing import AsyncIterator, Callable, Protocol, Sequence
+from typing import AsyncIterator, Awaitable, Callable, Protocol, Sequence
 
 from planewatch.bus import InProcessBus, Subscription
 from planewatch.schemas import Finding, Record
@@ -28,8 +28,21 @@ class RecordStore(Protocol):
     def write(self, records: Sequence[Record]) -> int: ...
 
 
-RecordSource = Callable[[asyncio.Event], AsyncIterator[list[Record]]]
-"""An async generator factory: yields batches of records until the stop event is set."""
+Publish = Callable[[Sequence[Record]], Awaitable[None]]
+
+Producer = Callable[[Publish, asyncio.Event], Awaitable[None]]
+"""Anything that publishes records until it is done or ``stop`` is set: a collector's
+``run``, the paced simulator, a replay. The pipeline ends when every producer has returned."""
+
+
+def from_source(source: Callable[[asyncio.Event], AsyncIterator[list[Record]]]) -> Producer:
+    """Adapt a pull-style source (an async generator of batches) into a producer."""
+
+    async def produce(publish: Publish, stop: asyncio.Event) -> None:
+        async for batch in source(stop):
+            await publish(batch)
+
+    return produce
 
 
 @dataclasses.dataclass
@@ -84,11 +97,11 @@ class StoreWriter:
 
 
 class EmbeddedPipeline:
-    """Wires a record source, detectors and a store together over an :class:`InProcessBus`."""
+    """Wires producers (collectors, the simulator), detectors and a store together over an :class:`InProcessBus`."""
 
     def __init__(
         self,
-        source: RecordSource,
+        producers: Sequence[Producer],
         detectors: Sequence[Detector],
         store: RecordStore,
         *,
@@ -96,37 +109,53 @@ class EmbeddedPipeline:
         on_finding: Callable[[Finding], None] | None = None,
         batch_rows: int = 50_000,
         flush_interval: float = 1.0,
+        write_retries: int = 5,
     ):
-        self.source = source
+        self.producers = list(producers)
         self.detectors = list(detectors)
         self.stats = PipelineStats()
         self.bus = InProcessBus()
-        self.writer = StoreWriter(store, self.stats, batch_rows, flush_interval)
+        self.writer = StoreWriter(store, self.stats, batch_rows, flush_interval, write_retries)
         self.on_records = on_records
         self.on_finding = on_finding
         self._detect_sub = self.bus.subscribe("detectors")
         self._store_sub = self.bus.subscribe("store")
 
     async def run(self, stop: asyncio.Event) -> PipelineStats:
-        """Run until the source is exhausted or ``stop`` is set; then drain and flush everything."""
+        """Run until every producer returns or ``stop`` is set; then drain and flush everything.
+
+        A failing consumer (detector or store) stops the producers and its error is raised
+        after what was already accepted has been flushed as far as possible.
+        """
         consumers = [
             asyncio.create_task(self._detect(self._detect_sub), name="detectors"),
             asyncio.create_task(self._store(self._store_sub), name="store"),
         ]
+        producers = [asyncio.create_task(produce(self._publish, stop)) for produce in self.producers]
+        watchdog = asyncio.create_task(self._stop_when_a_consumer_dies(consumers, stop))
         try:
-            async for batch in self.source(stop):
-                self.stats.records_in += len(batch)
-                await self.bus.publish(batch)
-                if any(task.done() for task in consumers):
-                    break  # a consumer failed: stop producing, surface its error below
+            produced = await asyncio.gather(*producers, return_exceptions=True)
         finally:
+            watchdog.cancel()
             await self.bus.close()
             results = await asyncio.gather(*consumers, return_exceptions=True)
             await self.writer.flush()
-        for result in results:
+        for result in [*results, *produced]:
             if isinstance(result, BaseException):
                 raise result
         return self.stats
+
+    async def _publish(self, records: Sequence[Record]) -> None:
+        self.stats.records_in += len(records)
+        await self.bus.publish(records)
+
+    async def _stop_when_a_consumer_dies(self, consumers: list[asyncio.Task[None]], stop: asyncio.Event) -> None:
+        """A consumer only returns early by failing: stop the producers and unblock any waiting publish."""
+        done, _ = await asyncio.wait(consumers, return_when=asyncio.FIRST_COMPLETED)
+        stop.set()
+        for task, subscription in zip(consumers, (self._detect_sub, self._store_sub)):
+            if task in done:
+                self.bus.unsubscribe(subscription)
 
     async def _detect(self, subscription: Subscription) -> None:
         async for batch in subscription.batches():

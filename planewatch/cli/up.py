@@ -21,7 +21,7 @@ from planewatch.simulator import SCENARIOS, Fault, Simulator, build_fabric
 from planewatch.sources import simulated_source
 from planewatch.status import FabricStatus
 from planewatch.store import EmbeddedStore, StoreInUseError
-from planewatch.streams.inprocess import EmbeddedPipeline, PipelineStats
+from planewatch.streams.inprocess import EmbeddedPipeline, PipelineStats, from_source
 from planewatch.streams.plane_failure import PlaneFailureDetector
 
 err = Console(stderr=True)
@@ -149,7 +149,7 @@ async def _watch(
         console.print(_finding_line(inventory, finding), soft_wrap=True)
 
     pipeline = EmbeddedPipeline(
-        lambda stop_event: simulated_source(simulator, stop_event, duration=duration, speed=speed),
+        [from_source(lambda stop_event: simulated_source(simulator, stop_event, duration=duration, speed=speed))],
         [PlaneFailureDetector(inventory)],
         store,
         on_records=on_records,

@@ -16,7 +16,7 @@ from planewatch.forensics import Window, alerts, timeline
 from planewatch.schemas import Finding, Watermark
 from planewatch.simulator import Fault, Simulator, build_fabric
 from planewatch.sources import simulated_source
-from planewatch.streams.inprocess import EmbeddedPipeline
+from planewatch.streams.inprocess import EmbeddedPipeline, from_source
 from planewatch.streams.plane_failure import PlaneFailureDetector
 
 SAMPLING_INTERVAL = 10.0  # the simulator's counter interval (BGP is polled every 5 s)
@@ -30,7 +30,7 @@ def run_scenario(store, fault: Fault | None, duration: float = 300.0):
     findings: list[Finding] = []
     published = []
     pipeline = EmbeddedPipeline(
-        lambda stop: simulated_source(simulator, stop, duration=duration, speed=None),
+        [from_source(lambda stop: simulated_source(simulator, stop, duration=duration, speed=None))],
         [PlaneFailureDetector(inventory)],
         store,
         on_finding=findings.append,
@@ -95,3 +95,31 @@ def test_everything_published_reaches_the_store_and_tells_the_story(chdb_store):
     (alert,) = alerts(chdb_store, Window()).to_pylist()
     assert (alert["kind"], alert["plane"], alert["state"]) == ("plane_failure", 2, "resolved")
     assert alert["began"].timestamp() == pytest.approx(findings[0].started_at, abs=0.001)
+
+
+class BrokenStore:
+    """A store whose disk is gone: every write fails."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    def write(self, records):
+        self.attempts += 1
+        raise OSError("No space left on device")
+
+
+def test_a_store_that_keeps_failing_stops_the_pipeline_with_its_error_instead_of_hanging():
+    inventory = build_fabric(planes=4, racks=2, servers_per_rack=4)
+    simulator = Simulator(inventory, start_ts=float(int(time.time())))
+    store = BrokenStore()
+    pipeline = EmbeddedPipeline(
+        [from_source(lambda stop: simulated_source(simulator, stop, duration=None, speed=None))],
+        [PlaneFailureDetector(inventory)],
+        store,
+        batch_rows=100,
+        write_retries=2,
+    )
+    with pytest.raises(OSError, match="No space left"):
+        asyncio.run(asyncio.wait_for(pipeline.run(asyncio.Event()), timeout=60))
+    assert store.attempts >= 3  # first try + 2 retries, then it gave up loudly
+    assert pipeline.stats.write_retries >= 2
