@@ -1,0 +1,28 @@
+"""Benchmarks: ``planewatch bench …`` measures planewatch next to a reference implementation on this machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+bench_app = typer.Typer(help="Measure planewatch's decoders next to reference implementations.", no_args_is_help=True)
+
+
+@bench_app.callback()
+def bench() -> None:
+    """Measure planewatch's decoders next to reference implementations (same machine, same input)."""
+
+
+@bench_app.command("sflow")
+def sflow(
+    pcap: Optional[Path] = typer.Option(None, "--pcap", exists=True, dir_okay=False,
+                                        help="Capture of sFlow datagrams (UDP to 6343); generated when omitted."),
+    datagrams: int = typer.Option(20_000, "--datagrams", min=1, help="Datagrams to generate when no --pcap is given."),
+    repeats: int = typer.Option(2, "--repeats", min=1, help="Runs per decoder; the fastest counts."),
+) -> None:
+    """sFlow decode rate (samples/s, one core): planewatch vs pmacct's sfacctd on the same capture."""
+    from planewatch.bench.sflow import run_sflow_bench
+
+    run_sflow_bench(pcap, datagrams, out=typer.echo, repeats=repeats)
