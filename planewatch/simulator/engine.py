@@ -544,10 +544,10 @@ class Simulator:
             out.append(SflowCounterSample(
                 ts=t, plane=plane.id, agent=agent, device=tor, sequence=seq,
                 if_index=port_index(layout.server_port[i]), if_speed=PORT_SPEED, if_oper_up=bool(port_up[i]),
-                in_octets=int(c[IN_OCT][i]), in_ucast_pkts=int(c[IN_UC][i]), in_mcast_pkts=int(c[IN_MC][i]),
-                in_bcast_pkts=int(c[IN_BC][i]), in_discards=int(c[IN_DISC][i]), in_errors=int(c[IN_ERR][i]),
-                out_octets=int(c[OUT_OCT][i]), out_ucast_pkts=int(c[OUT_UC][i]), out_mcast_pkts=int(c[OUT_MC][i]),
-                out_bcast_pkts=int(c[OUT_BC][i]), out_discards=int(c[OUT_DISC][i]), out_errors=int(c[OUT_ERR][i]),
+                in_octets=int(c[IN_OCT][i]), in_ucast_pkts=_wrap32(c[IN_UC][i]), in_mcast_pkts=_wrap32(c[IN_MC][i]),
+                in_bcast_pkts=_wrap32(c[IN_BC][i]), in_discards=_wrap32(c[IN_DISC][i]), in_errors=_wrap32(c[IN_ERR][i]),
+                out_octets=int(c[OUT_OCT][i]), out_ucast_pkts=_wrap32(c[OUT_UC][i]), out_mcast_pkts=_wrap32(c[OUT_MC][i]),
+                out_bcast_pkts=_wrap32(c[OUT_BC][i]), out_discards=_wrap32(c[OUT_DISC][i]), out_errors=_wrap32(c[OUT_ERR][i]),
             ))
         self._sflow_seq[tor] = seq
 
@@ -672,3 +672,12 @@ class Simulator:
         "fdb_snapshot": _on_fdb_snapshot,
         "bgp_poll": _on_bgp_poll,
     }
+
+
+def _wrap32(value: float) -> int:
+    """sFlow's generic interface packet counters are 32-bit on the wire: they wrap, as a switch's do.
+
+    All ones is reserved for "unknown", so a wrapped value never lands on it.
+    """
+    wrapped = int(value) % (1 << 32)
+    return wrapped if wrapped != 0xFFFFFFFF else 0
