@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from planewatch.counters import RateTracker
 from planewatch.inventory import Inventory
 from planewatch.schemas import BgpSession, InterfaceStatus, PortCounters, Record
 
@@ -28,9 +29,8 @@ class PlaneStatus:
 
 @dataclasses.dataclass
 class _PortRate:
+    plane: int
     ts: float
-    octets: int
-    flood_pkts: int | None
     bytes_per_s: float = 0.0
     flood_pps: float = 0.0
 
@@ -44,7 +44,8 @@ class FabricStatus:
         self.now = 0.0
         self._sessions: dict[tuple[str, str], tuple[int, float, bool]] = {}
         self._ports: dict[tuple[str, str], tuple[int, float, bool]] = {}
-        self._rates: dict[tuple[str, str], tuple[int, _PortRate]] = {}
+        self._rates: dict[tuple[str, str], _PortRate] = {}
+        self._counters: RateTracker[tuple[str, str, str]] = RateTracker()
 
     def update(self, record: Record) -> None:
         self.now = max(self.now, record.ts)
@@ -64,25 +65,21 @@ class FabricStatus:
                 self._count(record)
 
     def _count(self, record: PortCounters) -> None:
-        key = (record.device, record.port)
+        """Latest byte and broadcast+multicast rates of a server port (resets and wraps handled)."""
         octets = record.in_octets + record.out_octets
         flood = None
         if record.in_broadcast_pkts is not None and record.in_multicast_pkts is not None:
             flood = record.in_broadcast_pkts + record.in_multicast_pkts
-        entry = self._rates.get(key)
-        if entry is None:
-            self._rates[key] = (record.plane, _PortRate(record.ts, octets, flood))
-            return
-        rate = entry[1]
-        elapsed = record.ts - rate.ts
-        if elapsed <= 0:
-            return
-        # A counter that went backwards was reset (reboot, clear counters): no rate this time.
-        if octets >= rate.octets:
-            rate.bytes_per_s = (octets - rate.octets) / elapsed
-        if flood is not None and rate.flood_pkts is not None and flood >= rate.flood_pkts:
-            rate.flood_pps = (flood - rate.flood_pkts) / elapsed
-        rate.ts, rate.octets, rate.flood_pkts = record.ts, octets, flood
+        port = self._rates.get((record.device, record.port))
+        if port is None:
+            port = self._rates[(record.device, record.port)] = _PortRate(record.plane, record.ts)
+        byte_rate = self._counters.update((record.device, record.port, "octets"), record.ts, octets)
+        flood_rate = self._counters.update((record.device, record.port, "flood"), record.ts, flood)
+        port.ts = max(port.ts, record.ts)
+        if byte_rate.per_second is not None:
+            port.bytes_per_s = byte_rate.per_second
+        if flood_rate.per_second is not None:
+            port.flood_pps = flood_rate.per_second
 
     def planes(self) -> list[PlaneStatus]:
         """The per-plane picture now (rates from ports heard from in the last ``stale_after`` s)."""
@@ -95,10 +92,10 @@ class FabricStatus:
             if plane in view:
                 view[plane].ports += 1
                 view[plane].ports_up += up
-        for plane, rate in self._rates.values():
-            if plane in view and self.now - rate.ts <= self.stale_after:
-                view[plane].bytes_per_s += rate.bytes_per_s
-                view[plane].broadcast_pps += rate.flood_pps
+        for port in self._rates.values():
+            if port.plane in view and self.now - port.ts <= self.stale_after:
+                view[port.plane].bytes_per_s += port.bytes_per_s
+                view[port.plane].broadcast_pps += port.flood_pps
         total = sum(p.bytes_per_s for p in view.values())
         for status in view.values():
             status.share = status.bytes_per_s / total if total else 0.0

@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, Self
 
 import msgspec
 
+from planewatch.counters import counter_rate
 from planewatch.inventory import Inventory
 from planewatch.schemas.records import (
     BgpSession,
@@ -548,9 +549,9 @@ class PlaneFailureDetector:
             return ()  # duplicate or late sample
         else:
             if counter.server:
-                delta = octets - counter.octets
-                if delta >= 0:  # negative: counter reset or wrap; keep the last known rate
-                    rate = delta / (r.ts - counter.ts)
+                # A reset (or an implausible wrap) has no rate: keep the last known one.
+                rate = counter_rate(counter.octets, counter.ts, octets, r.ts).per_second
+                if rate is not None:
                     self._rate[counter.plane] += rate - (counter.rate or 0.0)
                     counter.rate = rate
             counter.ts, counter.octets = r.ts, octets

@@ -11,7 +11,7 @@ arrived" for a MAC table).
 
 The decoder outlives sessions: after a reconnect the target re-sends its current state
 with the *same* timestamps, and those repeats are dropped, so every record is published
-once. It also rates the counters (:mod:`planewatch.collectors.counters`) to count resets
+once. It also rates the counters (:mod:`planewatch.counters`) to count resets
 and wraps for the status view — the records themselves stay raw.
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from planewatch.collectors.counters import CounterEvent, RateTracker
+from planewatch.counters import CounterEvent, RateTracker
 from planewatch.collectors.gnmi.fdb import diff_fdb
 from planewatch.collectors.gnmi.paths import Elem, join
 from planewatch.schemas.records import FdbSnapshot, InterfaceStatus, PortCounters, Record

@@ -6,8 +6,7 @@ import random
 
 import pytest
 
-from planewatch.collectors.counters import WRAP_32, WRAP_64, CounterEvent, RateTracker, counter_rate
-from planewatch.collectors.gnmi.backoff import Backoff
+from planewatch.counters import WRAP_32, WRAP_64, CounterEvent, RateTracker, counter_rate
 
 
 def test_steady_counter_rate() -> None:
@@ -76,13 +75,3 @@ def test_tracker_ignores_duplicates_without_shrinking_the_interval() -> None:
     tracker.update("k", 10.0, 100)
     assert tracker.update("k", 10.0, 100).event is CounterEvent.STALE
     assert tracker.update("k", 20.0, 1100).per_second == pytest.approx(100.0)
-
-
-def test_backoff_grows_exponentially_with_jitter_and_caps() -> None:
-    backoff = Backoff(initial=1.0, maximum=8.0, multiplier=2.0, jitter=0.5, rng=random.Random(1))
-    delays = [backoff.next() for _ in range(6)]
-    for delay, base in zip(delays, [1, 2, 4, 8, 8, 8]):
-        assert base * 0.5 <= delay <= base
-    assert len(set(delays)) == len(delays), "jitter spreads retries"
-    backoff.reset()
-    assert backoff.next() <= 1.0
