@@ -35,17 +35,22 @@ class WallClock:
 
 
 class ScaledClock:
-    """Simulated time that starts at ``start`` and runs ``speed`` times faster than real time."""
+    """Simulated time that starts at ``start`` and runs ``speed`` times faster than real time.
 
-    def __init__(self, start: float, speed: float):
+    ``origin`` is the ``time.monotonic()`` reading at which simulated time was ``start``.
+    CLOCK_MONOTONIC is one clock for every process on a host, so a simulator process and
+    the collectors' process built with the same three numbers agree on "now".
+    """
+
+    def __init__(self, start: float, speed: float, origin: float | None = None):
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.start = start
         self.speed = speed
-        self._origin = time.monotonic()
+        self.origin = time.monotonic() if origin is None else origin
 
     def now(self) -> float:
-        return self.start + (time.monotonic() - self._origin) * self.speed
+        return self.start + (time.monotonic() - self.origin) * self.speed
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds) / self.speed)

@@ -4,7 +4,9 @@ import typer
 
 from planewatch.cli.inventory import inventory_app
 from planewatch.cli.query import query_app
-from planewatch.cli.up import EPILOG, up
+from planewatch.cli.fabric_options import EPILOG
+from planewatch.cli.simulate import simulate
+from planewatch.cli.up import up
 
 app = typer.Typer(
     name="planewatch",
@@ -13,5 +15,6 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.command("up", epilog=EPILOG)(up)
+app.command("simulate", epilog=EPILOG)(simulate)
 app.add_typer(inventory_app, name="inventory", help="Check a fabric inventory file.")
 app.add_typer(query_app, name="query")

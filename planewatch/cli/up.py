@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import time
 from pathlib import Path
@@ -14,31 +15,22 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from planewatch.cli import fabric_options as opt
+from planewatch.cli.fabric_options import FabricOptions, parse_speed
 from planewatch.cli.output import format_time
-from planewatch.inventory import Inventory, InventoryError, load_inventory
+from planewatch.clock import ScaledClock
+from planewatch.collectors.health import collector_summary
+from planewatch.inventory import Inventory
 from planewatch.schemas import Finding, Record
-from planewatch.simulator import SCENARIOS, Fault, Simulator, build_fabric
+from planewatch.simulator import Fault, Simulator
+from planewatch.simulator.protocols import ProtocolFabric, SimulatorError
 from planewatch.sources import simulated_source
 from planewatch.status import FabricStatus
 from planewatch.store import EmbeddedStore, StoreInUseError
-from planewatch.streams.inprocess import EmbeddedPipeline, PipelineStats, from_source
+from planewatch.streams.inprocess import EmbeddedPipeline, PipelineStats, Producer, from_source
 from planewatch.streams.plane_failure import PlaneFailureDetector
 
 err = Console(stderr=True)
-
-EPILOG = "Fault scenarios (--scenario):\n\n" + "\n\n".join(f"  [bold]{name}[/bold]: {text}" for name, text in SCENARIOS.items())
-
-
-def _speed(value: str) -> float | None:
-    if value == "max":
-        return None
-    try:
-        speed = float(value)
-    except ValueError:
-        raise typer.BadParameter("use a positive number (1 = real time, 20 = twenty times faster) or 'max'") from None
-    if speed <= 0:
-        raise typer.BadParameter("use a positive number (1 = real time, 20 = twenty times faster) or 'max'")
-    return speed
 
 
 def up(
@@ -49,78 +41,76 @@ def up(
         False, "--simulate", help="With --inventory: simulate that fabric instead of polling its devices."
     ),
     data: Path = typer.Option(Path("planewatch-data"), "--data", "-d", help="Embedded store directory (one process at a time)."),
-    scenario: Optional[str] = typer.Option(None, "--scenario", "-s", help="Fault to inject into the simulated fabric (list below)."),
-    at: float = typer.Option(60.0, "--at", help="Simulated seconds after start when the fault begins."),
-    lasting: float = typer.Option(120.0, "--for", help="How long the fault lasts (simulated seconds)."),
-    plane: Optional[int] = typer.Option(None, "--plane", help="Plane the fault hits (plane-down, broadcast-storm, mac-leak, ecmp-imbalance)."),
-    server: Optional[str] = typer.Option(None, "--server", help="Server the fault hits (server-down, bgp-flap, mac-leak)."),
-    magnitude: Optional[float] = typer.Option(None, "--magnitude", help="How hard the fault hits (storm pps per port, leaked MACs/s, imbalanced share, seconds between flaps)."),
-    duration: Optional[float] = typer.Option(None, "--duration", help="Stop after this many simulated seconds (default: run until Ctrl-C)."),
-    speed: str = typer.Option("1", "--speed", help="Simulated seconds per real second, or 'max'."),
-    planes: int = typer.Option(4, "--planes", min=2, max=16, help="Simulated fabric: number of planes."),
-    racks: int = typer.Option(8, "--racks", min=1, help="Simulated fabric: racks (one ToR per rack per plane)."),
-    servers_per_rack: int = typer.Option(16, "--servers-per-rack", min=1, help="Simulated fabric: servers per rack."),
-    seed: int = typer.Option(0, "--seed", help="Simulator seed (same seed, same fabric and noise)."),
+    scenario: Optional[str] = opt.SCENARIO, at: float = opt.AT, lasting: float = opt.FOR,
+    plane: Optional[int] = opt.PLANE, server: Optional[str] = opt.SERVER, magnitude: Optional[float] = opt.MAGNITUDE,
+    duration: Optional[float] = opt.DURATION,
+    speed: str = typer.Option("1", "--speed", help="Simulated seconds per real second, or 'max' (implies --direct)."),
+    direct: bool = typer.Option(False, "--direct", help="Hand the simulator's records straight to the detectors instead of reading them over gNMI, sFlow and BIRD (fastest; for scenario runs)."),
+    planes: int = opt.PLANES, racks: int = opt.RACKS, servers_per_rack: int = opt.SERVERS_PER_RACK, seed: int = opt.SEED,
 ) -> None:
     """Watch a fabric: live per-plane status, findings as they fire and resolve, everything kept in the store.
 
-    With no --inventory this runs the simulated fabric (4 planes x 8 racks x 16 servers by default),
-    so you can see planewatch at work with nothing installed:
+    With no --inventory this watches a simulated fabric (4 planes x 8 racks x 16 servers by default)
+    exactly as it would watch a real one: the simulated switches and servers run in a child process
+    and speak gNMI, sFlow and BIRD on loopback to planewatch's collectors.
 
-      planewatch up --scenario plane-down --plane 2 --at 60 --for 120 --duration 300 --speed 20
+      planewatch up --scenario plane-down --plane 2 --at 60 --for 120 --duration 300 --speed 10
 
     Ctrl-C stops cleanly: every record and finding received so far is flushed to the store.
     Afterwards ask the store what happened: planewatch query timeline --data DIR
     """
-    pace = _speed(speed)
-    inventory = _inventory(inventory_file, simulate, planes, racks, servers_per_rack, seed)
-    faults = []
-    if scenario:
-        try:
-            faults.append(Fault.create(scenario, at=at, duration=lasting, plane=plane, server=server,
-                                       magnitude=magnitude, inventory=inventory))
-        except ValueError as error:
-            err.print(f"[red]error:[/red] {error}")
-            raise typer.Exit(2)
+    pace = parse_speed(speed)
+    fabric = FabricOptions(inventory_file, planes, racks, servers_per_rack, seed, scenario, at, lasting, plane, server, magnitude)
+    if inventory_file is not None and not simulate:
+        err.print(
+            "[red]error:[/red] 'up' watches real devices through 'planewatch collect' wiring that is not "
+            "available in this version yet; add --simulate to watch a simulation of this inventory's fabric."
+        )
+        raise typer.Exit(2)
+    inventory = fabric.inventory()
+    faults = fabric.faults(inventory)
     try:
         store = EmbeddedStore.open(data)
     except StoreInUseError as error:
         err.print(f"[red]error:[/red] {error}", soft_wrap=True)
         raise typer.Exit(1)
-    simulator = Simulator(inventory, faults=faults, start_ts=float(int(time.time())), seed=seed)
+    log_file = _log_to(data / "planewatch.log")
+    start = float(int(time.time()))
+    if direct or pace is None:
+        simulator = Simulator(inventory, faults=faults, start_ts=start, seed=seed)
+        producer = from_source(lambda stop: simulated_source(simulator, stop, duration=duration, speed=pace))
+        protocols = None
+    else:
+        protocols = ProtocolFabric(inventory, ScaledClock(start, pace), fabric.simulate_args(), duration=duration)
+        producer = protocols.run
     try:
-        stats = asyncio.run(_watch(inventory, simulator, store, duration, pace, faults))
+        stats, now = asyncio.run(_watch(inventory, producer, store, faults, protocols))
+    except SimulatorError as error:
+        err.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1)
     finally:
         store.close()
     err.print(
-        f"stopped at {format_time(simulator.now)} (simulated): {stats.records_in:,} records, "
+        f"stopped at {format_time(now)} (simulated): {stats.records_in:,} records, "
         f"{stats.rows_written:,} rows written, {stats.findings} finding transitions. "
-        f"Store: {data}\nNext: [bold]planewatch query timeline --data {data}[/bold]",
+        f"Store: {data} (log: {log_file})\nNext: [bold]planewatch query timeline --data {data}[/bold]",
         soft_wrap=True,
     )
 
 
-def _inventory(path: Path | None, simulate: bool, planes: int, racks: int, servers_per_rack: int, seed: int) -> Inventory:
-    if path is None:
-        return build_fabric(planes=planes, racks=racks, servers_per_rack=servers_per_rack, seed=seed)
-    try:
-        inventory = load_inventory(path)
-    except InventoryError as error:
-        err.print(f"[red]error:[/red] {error}\n(run: planewatch inventory check {path})")
-        raise typer.Exit(2)
-    if not simulate:
-        err.print(
-            "[red]error:[/red] collecting from real devices (gNMI, sFlow, BIRD) is not available in this "
-            "version yet; add --simulate to watch a simulation of this inventory's fabric."
-        )
-        raise typer.Exit(2)
-    return inventory
+def _log_to(path: Path) -> Path:
+    """Collector warnings (a switch refusing, a socket gone) go to a log file; the terminal shows status."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    return path
 
 
 async def _watch(
-    inventory: Inventory, simulator: Simulator, store: EmbeddedStore, duration: float | None,
-    speed: float | None, faults: list[Fault],
-) -> PipelineStats:
+    inventory: Inventory, producer: Producer, store: EmbeddedStore, faults: list[Fault], fabric: ProtocolFabric | None,
+) -> tuple[PipelineStats, float]:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -140,7 +130,7 @@ async def _watch(
         for record in batch:
             status.update(record)
         if interactive:
-            live.update(_status_view(status, faults))
+            live.update(_status_view(status, faults, fabric))
         elif status.now - last_line[0] >= 60:
             last_line[0] = status.now
             console.print(_status_line(status), soft_wrap=True)
@@ -149,16 +139,16 @@ async def _watch(
         console.print(_finding_line(inventory, finding), soft_wrap=True)
 
     pipeline = EmbeddedPipeline(
-        [from_source(lambda stop_event: simulated_source(simulator, stop_event, duration=duration, speed=speed))],
+        [producer],
         [PlaneFailureDetector(inventory)],
         store,
         on_records=on_records,
         on_finding=on_finding,
     )
-    with Live(_status_view(status, faults), console=console, auto_refresh=interactive,
+    with Live(_status_view(status, faults, fabric), console=console, auto_refresh=interactive,
               refresh_per_second=4, transient=False) if interactive else _NoLive() as live:
         try:
-            return await pipeline.run(stop)
+            return await pipeline.run(stop), status.now
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
@@ -175,7 +165,7 @@ class _NoLive:
         return None
 
 
-def _status_view(status: FabricStatus, faults: list[Fault]) -> Group:
+def _status_view(status: FabricStatus, faults: list[Fault], fabric: ProtocolFabric | None = None) -> Group:
     table = Table(title=f"planewatch · {format_time(status.now) if status.now else 'starting'} (UTC)", header_style="bold")
     for column in ("plane", "BGP sessions up", "server ports up", "traffic share", "bcast+mcast pps"):
         table.add_column(column, justify="right" if column != "plane" else "left")
@@ -193,6 +183,8 @@ def _status_view(status: FabricStatus, faults: list[Fault]) -> Group:
             f"{plane.broadcast_pps:,.1f}",
         )
     notes = [Text(f"fault: {f.describe()}", style="dim") for f in faults]
+    if fabric is not None:
+        notes.insert(0, Text(collector_summary(fabric.status(), status.now), style="dim"))
     return Group(table, *notes)
 
 
