@@ -14,10 +14,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# A simulated 4-plane fabric; plane 2 fails at t=60 s for 120 s (simulated time, 20x speed).
+# A simulated 4-plane fabric watched over gNMI, sFlow and BIRD; plane 2 fails at t=60 s for 120 s (10x speed).
 demo: $(STAMP)
 	rm -rf demo-data
-	$(VENV)/bin/planewatch up --data demo-data --scenario plane-down --plane 2 --at 60 --for 120 --duration 300 --speed 20
+	$(VENV)/bin/planewatch up --data demo-data --scenario plane-down --plane 2 --at 60 --for 120 --duration 300 --speed 10
 	$(VENV)/bin/planewatch query timeline --data demo-data --plane 2
 
 # System packages and tools the protocol tests need (tshark, Open vSwitch, BIRD, …).

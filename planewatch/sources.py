@@ -1,4 +1,4 @@
-"""Record sources for the in-process pipeline.
+"""Record sources for the in-process pipeline: the paced simulator, and the watermark heartbeat.
 
 ``simulated_source`` paces the simulator: at ``speed`` 1 one simulated second takes one
 real second; at 20 the clock runs twenty times faster; ``speed=None`` runs flat out
@@ -12,7 +12,9 @@ import asyncio
 import time
 from typing import AsyncIterator
 
-from planewatch.schemas import Record
+from planewatch.clock import Clock
+from planewatch.collectors import Publish
+from planewatch.schemas import Record, Watermark
 from planewatch.simulator import Simulator
 
 
@@ -37,3 +39,18 @@ async def simulated_source(
                 await asyncio.wait_for(stop.wait(), timeout=delay)
             except asyncio.TimeoutError:
                 pass
+
+
+async def heartbeat(publish: Publish, stop: asyncio.Event, *, clock: Clock, every: float = 5.0,
+                    lateness: float = 10.0) -> None:
+    """Publish a :class:`Watermark` every ``every`` clock-seconds: event time has reached now minus ``lateness``.
+
+    Collectors deliver in bursts and some devices go quiet when they fail; the watermark
+    lets detectors notice silence and close their windows without waiting for data.
+    ``lateness`` bounds how late a collector's records may arrive and still be on time.
+    """
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=every / getattr(clock, "speed", 1.0))
+        except asyncio.TimeoutError:
+            await publish([Watermark(ts=clock.now() - lateness, plane=0)])

@@ -28,6 +28,19 @@ Route counters
       itself (the table exchanged on re-establishment is real traffic on the plane);
     * a counter went backwards otherwise: re-baseline, deltas 0, count a reset;
     * no statistics (protocol down): routes and deltas 0.
+
+BIRD's printed times jitter
+    BIRD shows a stored event time as "real time now minus how long ago on the monotonic
+    clock", with two clock readings that are not taken at the same instant. BIRD 1.6 keeps
+    both in whole seconds and refreshes the real one only when the monotonic second
+    ticks, so the *same* ``since`` or ``Last reboot`` prints one second apart from one
+    ``show`` to the next (seen on every 1.6 lab run under CPU load); BIRD 2 shows
+    milliseconds and can slip by the time it took to reach the command in its loop.
+    So a ``since`` that moved by no more than that (:func:`same_time`) with counters
+    that did not go backwards is the same session, and a ``Last reboot`` that moved by
+    no more than a second is the same BIRD; we keep the first value seen. Reading the
+    jitter as a change would invent a flap (or a BIRD restart) and, worse, count the
+    session's whole table again as churn.
 """
 
 from __future__ import annotations
@@ -40,9 +53,28 @@ from planewatch.collectors.bird.parse import BGP_STATES, ProtocolInfo
 from planewatch.inventory import Inventory
 from planewatch.schemas.records import BgpRouteCounters, BgpSession, Record
 
-__all__ = ["Counters", "NodeSessions", "counters_of", "peer_ip_from_name", "record_state"]
+__all__ = ["Counters", "NodeSessions", "counters_of", "peer_ip_from_name", "record_state", "same_time"]
 
 _CALICO_NAME = re.compile(r"^(?:Mesh|Node|Global)_(.+)$")
+
+WHOLE_SECOND_JITTER = 1.0
+"""How far BIRD 1.6 moves a printed whole-second time between two ``show`` commands (exactly one tick)."""
+SUBSECOND_JITTER = 0.25
+"""The same for times printed with a fraction (BIRD 2): the delay inside one event-loop round, generously."""
+BOOT_JITTER = WHOLE_SECOND_JITTER
+"""A ``Last reboot`` moving by at most this is the same BIRD (a restart takes longer than that to be seen)."""
+
+
+def same_time(a: float | None, b: float | None, text: str = "") -> bool:
+    """Whether two readings of one BIRD time are the same event, given how BIRD prints it (see module doc).
+
+    ``text`` is one of the printed forms: with a fraction of a second the tolerance is
+    :data:`SUBSECOND_JITTER`, otherwise :data:`WHOLE_SECOND_JITTER`.
+    """
+    if a is None or b is None:
+        return a is b
+    tolerance = SUBSECOND_JITTER if re.search(r":\d\d\.\d", text) else WHOLE_SECOND_JITTER
+    return abs(a - b) <= tolerance + 1e-6
 
 
 def peer_ip_from_name(name: str) -> str | None:
@@ -131,11 +163,11 @@ class NodeSessions:
 
     def observe(self, protocols: list[ProtocolInfo], now: float, boot: float | None = None) -> list[Record]:
         """Records for one successful poll at ``now``; ``boot`` is BIRD's ``Last reboot`` if known."""
-        restarted = self.boot is not None and boot is not None and boot != self.boot
+        restarted = self.boot is not None and boot is not None and abs(boot - self.boot) > BOOT_JITTER + 1e-6
         if restarted:
             self.bird_restarts += 1
-        if boot is not None:
-            self.boot = boot
+        if boot is not None and (self.boot is None or restarted):
+            self.boot = boot  # else keep the first reading: the next one may be a tick off either way
         out: list[Record] = []
         present: set[str] = set()
         for protocol in protocols:
@@ -164,18 +196,30 @@ class NodeSessions:
                 self.unknown_plane += 1
         state, info = record_state(protocol)
         since = protocol.since
+        current = counters_of(protocol)
+        session_restarted = False
+        if prev is not None and not restarted:
+            if not same_time(prev.since, since, protocol.since_text):
+                session_restarted = True
+            elif prev.since != since:
+                # Within BIRD's print jitter: the same session unless its counters went back
+                # (BIRD zeroes them when a session starts), then it really restarted just now.
+                session_restarted = (current is not None and prev.counters is not None
+                                     and current.minus(prev.counters).any_negative())
+                if not session_restarted and prev.state == state:
+                    since = prev.since  # keep the first reading, so repeated jitter cannot drift
         out: list[Record] = []
-        if prev is None or prev.state != state or prev.since != since:
+        # After a BIRD restart every session went down and up again unseen: always report it.
+        if prev is None or restarted or session_restarted or prev.state != state:
             if since is None or not protocol.since_precise:
                 self.imprecise_since += 1
             out.append(BgpSession(ts=since if since is not None else now, plane=plane, node=self.node,
                                   protocol=protocol.name, peer_ip=peer, state=state, info=info))
-        current = counters_of(protocol)
         if current is None:
             delta = ZERO
         elif prev is None or restarted:
             delta = ZERO
-        elif prev.since != since or prev.counters is None:
+        elif session_restarted or prev.counters is None:
             delta = current
         else:
             delta = current.minus(prev.counters)

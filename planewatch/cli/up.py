@@ -18,19 +18,26 @@ from rich.text import Text
 from planewatch.cli import fabric_options as opt
 from planewatch.cli.fabric_options import FabricOptions, parse_speed
 from planewatch.cli.output import format_time
-from planewatch.clock import ScaledClock
+from planewatch.cli import collect as collect_cli
+from planewatch.clock import ScaledClock, WallClock
+from planewatch.collectors import Collector
 from planewatch.collectors.health import collector_summary
 from planewatch.inventory import Inventory
-from planewatch.schemas import Finding, Record
+from planewatch.schemas import BgpRouteCounters, Finding, PortCounters, Record, SflowCounterSample
 from planewatch.simulator import Fault, Simulator
 from planewatch.simulator.protocols import ProtocolFabric, SimulatorError
-from planewatch.sources import simulated_source
+from planewatch.sources import heartbeat, simulated_source
 from planewatch.status import FabricStatus
 from planewatch.store import EmbeddedStore, StoreInUseError
 from planewatch.streams.inprocess import EmbeddedPipeline, PipelineStats, Producer, from_source
 from planewatch.streams.plane_failure import PlaneFailureDetector
 
 err = Console(stderr=True)
+
+PERIODIC = (PortCounters, BgpRouteCounters, SflowCounterSample)
+"""Records every device sends on a fixed interval: how far behind the clock they arrive is the lag."""
+LAG_WARNING = 30.0
+"""Simulated seconds the newest collected record may trail the simulated clock before the user is told."""
 
 
 def up(
@@ -47,10 +54,12 @@ def up(
     speed: str = typer.Option("1", "--speed", help="Simulated seconds per real second, or 'max' (implies --direct)."),
     direct: bool = typer.Option(False, "--direct", help="Hand the simulator's records straight to the detectors instead of reading them over gNMI, sFlow and BIRD (fastest; for scenario runs)."),
     planes: int = opt.PLANES, racks: int = opt.RACKS, servers_per_rack: int = opt.SERVERS_PER_RACK, seed: int = opt.SEED,
+    sflow_listen: str = collect_cli.SFLOW_LISTEN, bird: Optional[list[str]] = collect_cli.BIRD, no_gnmi: bool = collect_cli.NO_GNMI,
 ) -> None:
     """Watch a fabric: live per-plane status, findings as they fire and resolve, everything kept in the store.
 
-    With no --inventory this watches a simulated fabric (4 planes x 8 racks x 16 servers by default)
+    With --inventory FILE it collects from the real devices (gNMI from every switch, sFlow from
+    the inventory's agents, BIRD from calico-node's socket). With no --inventory this watches a simulated fabric (4 planes x 8 racks x 16 servers by default)
     exactly as it would watch a real one: the simulated switches and servers run in a child process
     and speak gNMI, sFlow and BIRD on loopback to planewatch's collectors.
 
@@ -61,14 +70,13 @@ def up(
     """
     pace = parse_speed(speed)
     fabric = FabricOptions(inventory_file, planes, racks, servers_per_rack, seed, scenario, at, lasting, plane, server, magnitude)
-    if inventory_file is not None and not simulate:
-        err.print(
-            "[red]error:[/red] 'up' watches real devices through 'planewatch collect' wiring that is not "
-            "available in this version yet; add --simulate to watch a simulation of this inventory's fabric."
-        )
+    real = inventory_file is not None and not simulate
+    if real and scenario:
+        err.print("[red]error:[/red] --scenario injects faults into a simulation; add --simulate (or drop --scenario)")
         raise typer.Exit(2)
     inventory = fabric.inventory()
     faults = fabric.faults(inventory)
+    collectors = collect_cli.real_collectors(inventory, collect_cli.fleet_options(sflow_listen, bird, no_gnmi)) if real else []
     try:
         store = EmbeddedStore.open(data)
     except StoreInUseError as error:
@@ -76,15 +84,19 @@ def up(
         raise typer.Exit(1)
     log_file = _log_to(data / "planewatch.log")
     start = float(int(time.time()))
-    if direct or pace is None:
+    protocols: ProtocolFabric | None = None
+    if real:
+        clock = WallClock()
+        producers: list[Producer] = [c.run for c in collectors]
+        producers.append(lambda publish, stop: heartbeat(publish, stop, clock=clock))
+    elif direct or pace is None:
         simulator = Simulator(inventory, faults=faults, start_ts=start, seed=seed)
-        producer = from_source(lambda stop: simulated_source(simulator, stop, duration=duration, speed=pace))
-        protocols = None
+        producers = [from_source(lambda stop: simulated_source(simulator, stop, duration=duration, speed=pace))]
     else:
         protocols = ProtocolFabric(inventory, ScaledClock(start, pace), fabric.simulate_args(), duration=duration)
-        producer = protocols.run
+        producers = [protocols.run]
     try:
-        stats, now = asyncio.run(_watch(inventory, producer, store, faults, protocols))
+        stats, now = asyncio.run(_watch(inventory, producers, store, faults, protocols, collectors))
     except SimulatorError as error:
         err.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1)
@@ -109,7 +121,8 @@ def _log_to(path: Path) -> Path:
 
 
 async def _watch(
-    inventory: Inventory, producer: Producer, store: EmbeddedStore, faults: list[Fault], fabric: ProtocolFabric | None,
+    inventory: Inventory, producers: list[Producer], store: EmbeddedStore, faults: list[Fault],
+    fabric: ProtocolFabric | None, collectors: list[Collector],
 ) -> tuple[PipelineStats, float]:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -126,11 +139,24 @@ async def _watch(
     interactive = console.is_terminal
     last_line = [0.0]
 
+    newest: dict[type, float] = {}
+    warned = [False]
+
     def on_records(batch: list[Record]) -> None:
         for record in batch:
             status.update(record)
+            if isinstance(record, PERIODIC) and record.ts > newest.get(type(record), 0.0):
+                newest[type(record)] = record.ts
+        if fabric is not None and newest and not warned[0]:
+            lag = fabric.clock.now() - min(newest.values())  # the slowest periodic stream
+            if lag > LAG_WARNING:
+                warned[0] = True
+                console.print(Text(
+                    f"warning: planewatch is {lag:.0f} simulated seconds behind the simulated fabric; findings "
+                    "will come late. Lower --speed or simulate a smaller fabric (--racks, --servers-per-rack).",
+                    style="yellow"), soft_wrap=True)
         if interactive:
-            live.update(_status_view(status, faults, fabric))
+            live.update(_status_view(status, faults, _collector_rows(fabric, collectors)))
         elif status.now - last_line[0] >= 60:
             last_line[0] = status.now
             console.print(_status_line(status), soft_wrap=True)
@@ -139,13 +165,13 @@ async def _watch(
         console.print(_finding_line(inventory, finding), soft_wrap=True)
 
     pipeline = EmbeddedPipeline(
-        [producer],
+        producers,
         [PlaneFailureDetector(inventory)],
         store,
         on_records=on_records,
         on_finding=on_finding,
     )
-    with Live(_status_view(status, faults, fabric), console=console, auto_refresh=interactive,
+    with Live(_status_view(status, faults, _collector_rows(fabric, collectors)), console=console, auto_refresh=interactive,
               refresh_per_second=4, transient=False) if interactive else _NoLive() as live:
         try:
             return await pipeline.run(stop), status.now
@@ -165,7 +191,15 @@ class _NoLive:
         return None
 
 
-def _status_view(status: FabricStatus, faults: list[Fault], fabric: ProtocolFabric | None = None) -> Group:
+def _collector_rows(fabric: ProtocolFabric | None, collectors: list[Collector]) -> list[dict[str, object]] | None:
+    if fabric is not None:
+        return fabric.status()
+    if collectors:
+        return [{"collector": c.name, **row} for c in collectors for row in c.status()]
+    return None
+
+
+def _status_view(status: FabricStatus, faults: list[Fault], collector_rows: list[dict[str, object]] | None = None) -> Group:
     table = Table(title=f"planewatch · {format_time(status.now) if status.now else 'starting'} (UTC)", header_style="bold")
     for column in ("plane", "BGP sessions up", "server ports up", "traffic share", "bcast+mcast pps"):
         table.add_column(column, justify="right" if column != "plane" else "left")
@@ -183,8 +217,8 @@ def _status_view(status: FabricStatus, faults: list[Fault], fabric: ProtocolFabr
             f"{plane.broadcast_pps:,.1f}",
         )
     notes = [Text(f"fault: {f.describe()}", style="dim") for f in faults]
-    if fabric is not None:
-        notes.insert(0, Text(collector_summary(fabric.status(), status.now), style="dim"))
+    if collector_rows is not None:
+        notes.insert(0, Text(collector_summary(collector_rows), style="dim"))
     return Group(table, *notes)
 
 

@@ -23,8 +23,8 @@ from planewatch.collectors.bird import BirdCollector, BirdNode
 from planewatch.collectors.gnmi import GnmiCollector
 from planewatch.collectors.sflow import SflowCollector, SflowCollectorConfig
 from planewatch.inventory import Inventory
-from planewatch.schemas import Watermark
 from planewatch.simulator.serve import HANDSHAKE, FabricEndpoints
+from planewatch.sources import heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,8 @@ class ProtocolFabric:
                                                     self.inventory, clock=self.clock, interval=BIRD_POLL_INTERVAL)
                 tasks += [asyncio.create_task(c.run(publish, collectors_stop), name=f"collector:{c.name}")
                           for c in (self.gnmi_collector, self.bird_collector)]
-                heartbeat = asyncio.create_task(self._heartbeat(publish))
+                beat_stop = asyncio.Event()
+                beat = asyncio.create_task(heartbeat(publish, beat_stop, clock=self.clock, every=self.tick, lateness=self.lateness))
                 ended = asyncio.create_task(child.wait())
                 waits = [ended, asyncio.create_task(stop.wait())]
                 if self.duration is not None:
@@ -113,7 +114,8 @@ class ProtocolFabric:
                     waits.append(asyncio.create_task(asyncio.sleep(
                         max(0.0, self.clock.start + self.duration + grace - self.clock.now()) / self.clock.speed)))
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-                heartbeat.cancel()
+                beat_stop.set()
+                await beat
                 for waiting in waits[1:]:
                     waiting.cancel()
                 if ended.done() and child.returncode != 0:
@@ -144,12 +146,6 @@ class ProtocolFabric:
                 raise SimulatorError(_failure(f"the simulated fabric was not ready within {self.ready_timeout:.0f} s", log_path))
             await asyncio.sleep(0.05)
         return FabricEndpoints.read(workdir)
-
-    async def _heartbeat(self, publish: Publish) -> None:
-        """Event time has reached what the collectors can have delivered (now minus their lag)."""
-        while True:
-            await asyncio.sleep(self.tick / self.clock.speed)
-            await publish([Watermark(ts=self.clock.now() - self.lateness, plane=0)])
 
 
 def _failure(message: str, log_path: Path) -> str:
