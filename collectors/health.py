@@ -43,3 +43,21 @@ def collector_summary(rows: Iterable[Mapping[str, object]], now: float | None = 
         extra += troubles.get(name, [])
         parts.append(text + (", " + ", ".join(extra) if extra else ""))
     return "collectors: " + (" · ".join(parts) if parts else "none")
+
+
+def unhealthy_targets(rows: Iterable[Mapping[str, object]], now: float, limit: int = 5) -> list[str]:
+    """Up to ``limit`` lines naming targets that are not healthy: state, last update age, reconnects, last error."""
+    lines = []
+    for row in rows:
+        if row.get("target") == DROPPED or str(row.get("state", "")) in HEALTHY_STATES:
+            continue
+        last = row.get("last_update")
+        age = f"last update {now - last:.0f}s ago" if isinstance(last, (int, float)) and last else "never updated"
+        reconnects = row.get("reconnects")
+        detail = [age] + ([f"{reconnects} reconnects"] if reconnects else [])
+        if row.get("last_error"):
+            detail.append(str(row["last_error"])[:120])
+        lines.append(f"{row.get('collector', '?')} {row.get('target')}: {row.get('state')} ({', '.join(detail)})")
+        if len(lines) == limit:
+            break
+    return lines

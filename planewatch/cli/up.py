@@ -21,7 +21,7 @@ from planewatch.cli.output import format_time
 from planewatch.cli import collect as collect_cli
 from planewatch.clock import ScaledClock, WallClock
 from planewatch.collectors import Collector
-from planewatch.collectors.health import collector_summary
+from planewatch.collectors.health import collector_summary, unhealthy_targets
 from planewatch.inventory import Inventory
 from planewatch.schemas import BgpRouteCounters, Finding, PortCounters, Record, SflowCounterSample
 from planewatch.simulator import Fault, Simulator
@@ -218,7 +218,8 @@ def _status_view(status: FabricStatus, faults: list[Fault], collector_rows: list
         )
     notes = [Text(f"fault: {f.describe()}", style="dim") for f in faults]
     if collector_rows is not None:
-        notes.insert(0, Text(collector_summary(collector_rows), style="dim"))
+        sick = [Text(line, style="yellow") for line in unhealthy_targets(collector_rows, status.now)]
+        notes[:0] = [Text(collector_summary(collector_rows), style="dim"), *sick]
     return Group(table, *notes)
 
 
