@@ -32,18 +32,4 @@ def chdb_store(chdb_path: Path) -> Iterator[EmbeddedStore]:
         store.close()
 
 
-def require_tool(*commands: str) -> None:
-    """Skip on a developer machine without these commands; **fail** in CI, where ``make test`` installs them.
-
-    A skipped protocol test must never pass for a proven one in CI.
-    """
-    import os
-    import shutil
-
-    missing = [c for c in commands if shutil.which(c) is None]
-    if not missing:
-        return
-    message = f"needs {', '.join(missing)} (installed by 'make test' through scripts/deps/)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+from tooling import require_tool  # noqa: E402,F401  (re-exported for tests that take it from here)

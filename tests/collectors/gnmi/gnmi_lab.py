@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import time
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import AsyncIterator, Callable, Iterable, Mapping
 
 from planewatch.collectors.gnmi import GnmiCollector
@@ -14,17 +12,7 @@ from planewatch.inventory import GnmiTarget, Inventory
 from planewatch.schemas.records import FdbSnapshot, InterfaceStatus, PortCounters, Record
 from planewatch.simulator import Simulator, build_fabric
 
-def _require_tool() -> Callable[..., None]:
-    """tests/conftest.py's require_tool, loaded by path (several conftest modules share the name ``conftest``)."""
-    path = Path(__file__).resolve().parents[2] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("planewatch_tests_root_conftest_gnmi", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.require_tool
-
-
-require_tool = _require_tool()
+from tooling import require_tool  # noqa: E402
 
 START = 1_700_000_000.0
 SAMPLE = 0.2

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 from planewatch.collectors.sflow import encode as e
 
@@ -18,17 +16,7 @@ ENTERPRISE_HOST = 4300
 """An enterprise number we do not decode (any non-zero enterprise is 'unknown' to us)."""
 
 
-def _require_tool():
-    """tests/conftest.py's require_tool, loaded by path (several conftest modules share the name ``conftest``)."""
-    path = Path(__file__).resolve().parents[2] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("planewatch_tests_root_conftest", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.require_tool
-
-
-require_tool = _require_tool()
+from tooling import require_tool  # noqa: E402
 
 
 def flow(seq: int, dst: str, src: str, ethertype: int, *, vlan: int | None, length: int, expanded: bool,

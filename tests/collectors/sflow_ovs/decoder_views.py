@@ -6,25 +6,13 @@ with ``flow_samples`` / ``counter_samples`` / ``problems`` (collectors/sflow/dec
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import tshark_oracle
 from planewatch.collectors.sflow import decode_datagram
 
 
 
-def _root_require_tool():
-    """tests/conftest.py's ``require_tool``, loaded by path (every conftest module is named ``conftest``)."""
-    path = Path(__file__).resolve().parents[2] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("planewatch_tests_root_conftest_ovs", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.require_tool
-
-
-require_tool = _root_require_tool()
+from tooling import require_tool  # noqa: E402
 """Skip on a developer machine without the tools; fail in CI (``CI`` set)."""
 
 RECORDS_WE_SKIP = {1001, 1004, 1005, 2203, 2207}
