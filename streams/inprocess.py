@@ -16,6 +16,7 @@ from typing import AsyncIterator, Awaitable, Callable, Protocol, Sequence
 
 from planewatch.bus import InProcessBus, Subscription
 from planewatch.schemas import Finding, Record
+from planewatch.streams.ensemble import DetectorSet
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ class EmbeddedPipeline:
         write_retries: int = 5,
     ):
         self.producers = list(producers)
-        self.detectors = list(detectors)
+        self.detectors = DetectorSet(detectors)
         self.stats = PipelineStats()
         self.bus = InProcessBus()
         self.writer = StoreWriter(store, self.stats, batch_rows, flush_interval, write_retries)
@@ -159,10 +160,7 @@ class EmbeddedPipeline:
 
     async def _detect(self, subscription: Subscription) -> None:
         async for batch in subscription.batches():
-            findings: list[Finding] = []
-            for record in batch:
-                for detector in self.detectors:
-                    findings.extend(detector.feed(record))
+            findings = self.detectors.feed_all(batch)
             if findings:
                 self.stats.findings += len(findings)
                 self.writer.add(findings)
