@@ -5,17 +5,24 @@
 BIRD — 1.6.8 unpacked by ``scripts/deps/bird.sh`` (Calico's lineage) or Debian's bird2 —
 with Calico's shape: a ``bgp_template`` with ``debug { states }``, protocols named
 ``Node_10_2_255_1``, and /26 + /32 workload routes exported from a static protocol.
-Timers are short (hold 6 s) so a silent peer is noticed within seconds. The RR is
-passive: when both sides connect at once, BIRD resolves the collision by dropping a
-session that had just come up, which made start-up flap nondeterministically.
+The RR is passive: when both sides connect at once, BIRD resolves the collision by
+dropping a session that had just come up, which made start-up flap nondeterministically.
+Hold timers are 30 s, so a loaded CI box starving BIRD for a few seconds cannot expire
+one behind a test's back; only the test that *wants* a hold-timer expiry switches the
+servers to hold 6 s (:meth:`Lab.set_fast_hold`; BGP negotiates the smaller of the two).
+
+:meth:`Lab.wait_settled` waits for real quiescence, not just "Established": every session
+in the expected state on *both* ends, with the expected routes, and unchanged (by BIRD's
+own ``since``) for :data:`QUIET` seconds, so a session that is about to be torn down is
+never taken as a baseline or as the state an assertion poll will see.
 Daemons are stopped by PID and the namespaces deleted in :meth:`Lab.close`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
+import re
 import signal
 import subprocess
 import time
@@ -23,18 +30,9 @@ from pathlib import Path
 
 from planewatch.collectors.bird.client import BirdClient
 from planewatch.collectors.bird.parse import ProtocolInfo, parse_protocols
+from planewatch.collectors.bird.sessions import same_time
 
-def _require_tool():  # type: ignore[no-untyped-def]
-    """tests/conftest.py's require_tool, loaded by path (several conftest modules share the name ``conftest``)."""
-    path = Path(__file__).resolve().parents[2] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("planewatch_tests_root_conftest", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.require_tool
-
-
-require_tool = _require_tool()
+from tooling import require_tool  # noqa: E402
 
 BIRD16_DIR = Path(os.environ.get("PLANEWATCH_BIRD16", "/var/cache/planewatch/bird16"))
 BIRD16 = BIRD16_DIR / "usr/sbin/bird"
@@ -42,6 +40,12 @@ BIRD2 = Path("/usr/sbin/bird")
 RR_IP = "10.2.255.1"
 SERVERS = {"s1": "10.2.0.11", "s2": "10.2.0.12"}
 PROTOCOL = "Node_10_2_255_1"
+HOLD, FAST_HOLD, KEEPALIVE = 30, 6, 2
+"""Keepalives stay at 2 s on every side: BIRD 1.6 does not scale its configured keepalive
+down to a smaller negotiated hold time, so an RR sending every 10 s would let a server on
+hold 6 s expire in the middle of a quiet session."""
+QUIET = 1.5
+"""Seconds every session must have stayed as it is before the lab counts as settled."""
 
 
 def bird_binary(version: str) -> Path:
@@ -65,7 +69,12 @@ def workload_routes(server: str, extra: int = 0) -> list[str]:
     return [f"192.168.{n}.0/26", f"192.168.{n}.1/32"] + [f"192.168.{n}.{2 + k}/32" for k in range(extra)]
 
 
-def _server_conf(version: str, name: str, routes: list[str], log: Path) -> str:
+def rr_protocol(server: str) -> str:
+    """The RR's protocol for a server: ``Node_10_2_0_11``."""
+    return f"Node_{SERVERS[server].replace('.', '_')}"
+
+
+def _server_conf(version: str, name: str, routes: list[str], log: Path, hold: int = HOLD) -> str:
     ip = SERVERS[name]
     statics = " ".join(f"route {r} blackhole;" for r in routes)
     if version == "1.6":
@@ -90,7 +99,7 @@ template bgp bgp_template {{
   {channel}
   source address {ip};
   graceful restart;
-  hold time 6; keepalive time 2;
+  hold time {hold}; keepalive time {KEEPALIVE};
   connect delay time 1; connect retry time 2; error wait time 1,2;
 }}
 protocol bgp {PROTOCOL} from bgp_template {{ neighbor {RR_IP} as 64512; }}
@@ -113,7 +122,7 @@ template bgp rr_client {{
   passive on;  # servers connect; no connection collisions (they flap a fresh session)
   direct;
   {channel}
-  hold time 6; keepalive time 2;
+  hold time {HOLD}; keepalive time {KEEPALIVE};
   connect delay time 1; connect retry time 2; error wait time 1,2;
 }}
 {peers}
@@ -129,6 +138,10 @@ def _running(pid: int) -> bool:
         return False
 
 
+class _NotYet(Exception):
+    """The lab is not (yet) in the state waited for; the message says what is missing."""
+
+
 class Lab:
     """The namespaces, configs and BIRD daemons of one BIRD version."""
 
@@ -139,6 +152,7 @@ class Lab:
         self.pids: dict[str, int] = {}
         self.netns: list[str] = []
         self.extra_routes = {name: 0 for name in SERVERS}
+        self.fast_hold = False
 
     # -- set-up / tear-down ----------------------------------------------------------
     def ns(self, node: str) -> str:
@@ -172,7 +186,8 @@ class Lab:
         if node == "rr":
             path.write_text(_rr_conf(self.version, log))
         else:
-            path.write_text(_server_conf(self.version, node, workload_routes(node, self.extra_routes[node]), log))
+            hold = FAST_HOLD if self.fast_hold else HOLD
+            path.write_text(_server_conf(self.version, node, workload_routes(node, self.extra_routes[node]), log, hold))
         return path
 
     def start_bird(self, node: str) -> None:
@@ -242,16 +257,83 @@ class Lab:
             await asyncio.sleep(0.1)
         raise AssertionError(f"BIRD {self.version}: timed out waiting for {what} (last: {last!r}); logs in {self.dir}")
 
-    async def wait_settled(self, imported: dict[str, int] | None = None) -> None:
-        """Both servers Established and importing what the other announces."""
-        imported = imported or {
-            "s1": 2 + self.extra_routes["s2"], "s2": 2 + self.extra_routes["s1"],
-        }
-        for node, count in imported.items():
-            async def ready(node: str = node, count: int = count) -> bool:
-                s = await self.session(node)
-                return s.bgp_state == "Established" and s.routes_imported == count
-            await self.wait_for(f"{node} Established with {count} routes", ready)
+    async def wait_settled(self, down: tuple[str, ...] = (), quiet: float = QUIET, timeout: float = 30.0) -> None:
+        """Real quiescence: the servers not in ``down`` Established on both ends, each
+        importing what the other up server announces (and the RR what each announces); the
+        ``down`` ones not Established on either end; and no session changed for ``quiet``
+        seconds — by BIRD's own ``since`` (with a second's slack for 1.6's whole-second,
+        jittery clock), confirmed unchanged across two consecutive looks."""
+        up = [n for n in SERVERS if n not in down]
+        previous: dict[str, tuple[str | None, float | None, str]] | None = None
+
+        async def look() -> dict[str, tuple[str | None, float | None, str]]:
+            views: dict[str, ProtocolInfo] = {}
+            for node in SERVERS:
+                views[node] = await self.session(node)
+            rr = {p.name: p for p in parse_protocols(await self.command("rr", "show protocols all"), now=time.time())}
+            for node in SERVERS:
+                views[f"rr:{node}"] = rr[rr_protocol(node)]
+            now = time.time()
+            problems = []
+            for key, p in views.items():
+                server = key.removeprefix("rr:")
+                established = p.bgp_state == "Established"
+                if server in down:
+                    if established:
+                        problems.append(f"{key} still Established")
+                    continue
+                if not established:
+                    problems.append(f"{key} {p.bgp_state}")
+                    continue
+                if key.startswith("rr:"):
+                    want = 2 + self.extra_routes[server]
+                else:
+                    want = sum(2 + self.extra_routes[o] for o in up if o != server)
+                if p.routes_imported != want:
+                    problems.append(f"{key} imports {p.routes_imported} routes, not {want}")
+                slack = 0.0 if re.search(r":\d\d\.\d", p.since_text) else 1.0
+                if p.since is None or now - p.since < quiet + slack:
+                    problems.append(f"{key} changed {now - (p.since or 0):.1f} s ago")
+            if problems:
+                raise _NotYet("; ".join(problems))
+            return {key: (p.bgp_state, p.since, p.since_text) for key, p in views.items()}
+
+        async def quiet_now() -> bool:
+            nonlocal previous
+            try:
+                current = await look()
+            except Exception:
+                previous = None
+                raise
+            same = previous is not None and all(
+                previous[k][0] == v[0] and same_time(previous[k][1], v[1], v[2]) for k, v in current.items()
+            )
+            previous = current
+            return same
+
+        await self.wait_for(f"quiescence ({', '.join(up) or 'no server'} up, {', '.join(down) or 'none'} down)",
+                            quiet_now, timeout=timeout)
+
+    async def set_fast_hold(self, fast: bool, settle: bool = True) -> None:
+        """Servers' hold timer 6 s (the test that needs an expiry) or back to 30 s; ``configure``
+        restarts their sessions, so wait for quiescence again (unless ``settle`` is False: the
+        caller does, e.g. with the RR down and the sessions not up anyway)."""
+        if self.fast_hold == fast:
+            return
+        self.fast_hold = fast
+        for node in SERVERS:
+            before = await self.session(node)
+            self.write_config(node)
+            text = await self.command(node, "configure")
+            # New timers restart the session, so BIRD answers before it is done.
+            assert "Reconfigured" in text or "Reconfiguration in progress" in text, text
+
+            async def restarted(node: str = node, before: ProtocolInfo = before) -> bool:
+                now = await self.session(node)
+                return now.bgp_state != "Established" or not same_time(before.since, now.since, now.since_text)
+            await self.wait_for(f"{node}'s session to restart with the new hold time", restarted)
+        if settle:
+            await self.wait_settled()
 
     async def restore(self) -> None:
         """Back to the settled state after a test, even a failed one: all daemons running and
@@ -266,6 +348,8 @@ class Lab:
             if self.extra_routes[node]:
                 await self.set_extra_routes(node, 0)
             await self.command(node, f"enable {PROTOCOL}")
+        if self.fast_hold:
+            await self.set_fast_hold(False)
         await self.wait_settled()
 
     async def set_extra_routes(self, node: str, extra: int) -> None:

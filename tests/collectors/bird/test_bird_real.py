@@ -112,6 +112,7 @@ def assert_session(record: Record, node: str, state: str, after: float, before: 
 
 async def baseline(c: BirdCollector, lab: Lab) -> None:
     """First poll: each session once, in its current (settled) state; counters baseline at zero deltas."""
+    await lab.wait_settled()
     records = by_node(await c.poll_once())
     for node in SERVERS:
         session, route_counters = records[node]
@@ -143,7 +144,7 @@ def test_disable_enable(lab: Lab) -> None:
 
         t0 = time.time()
         assert "disabled" in await lab.command("s1", f"disable {PROTOCOL}")
-        await lab.wait_for("s2 to lose s1's routes", lambda: _imported(lab, "s2", 0))
+        await lab.wait_settled(down=("s1",))  # s2 lost s1's routes, the RR saw s1 go, s2's session untouched
         records = by_node(await c.poll_once())
         t1 = time.time()
         assert len(records["s1"]) == 2
@@ -166,24 +167,20 @@ def test_disable_enable(lab: Lab) -> None:
     asyncio.run(scenario())
 
 
-async def _imported(lab: Lab, node: str, count: int) -> bool:
-    return (await lab.session(node)).routes_imported == count
-
-
 def test_routes_added_and_withdrawn(lab: Lab) -> None:
     async def scenario() -> None:
         c = collector(lab)
         await baseline(c, lab)
 
         await lab.set_extra_routes("s2", 2)  # two new workloads on s2
-        await lab.wait_for("s1 to import s2's new routes", lambda: _imported(lab, "s1", 4))
+        await lab.wait_settled()  # s1 imports s2's 4 routes, no session moved
         records = by_node(await c.poll_once())
         assert [type(r) for r in records["s1"] + records["s2"]] == [BgpRouteCounters] * 2  # no session moved
         assert_counters(records["s1"][0], counters("s1", 4, 2, iu=2))
         assert_counters(records["s2"][0], counters("s2", 2, 4, eu=2))
 
         await lab.set_extra_routes("s2", 0)  # both workloads gone
-        await lab.wait_for("s1 to see them withdrawn", lambda: _imported(lab, "s1", 2))
+        await lab.wait_settled()  # s1 imports s2's 2 routes again
         records = by_node(await c.poll_once())
         assert [type(r) for r in records["s1"] + records["s2"]] == [BgpRouteCounters] * 2
         assert_counters(records["s1"][0], counters("s1", 2, 2, iw=2))
@@ -199,6 +196,7 @@ def test_routes_added_and_withdrawn(lab: Lab) -> None:
 def test_silent_then_killed_route_reflector(lab: Lab) -> None:
     """The RR freezes (a hung or powered-off peer keeps TCP open): sessions drop when the hold timer (6 s) expires."""
     async def scenario() -> None:
+        await lab.set_fast_hold(True)  # only this test runs hold 6 s (restore() puts 30 s back)
         c = collector(lab)
         await baseline(c, lab)
 
@@ -219,6 +217,7 @@ def test_silent_then_killed_route_reflector(lab: Lab) -> None:
         finally:
             lab.kill("rr")  # SIGKILL works on a stopped process
         t0 = time.time()
+        await lab.set_fast_hold(False, settle=False)  # back to hold 30 s while the sessions are down anyway
         lab.start_bird("rr")
         await lab.wait_settled()
         records = by_node(await c.poll_once())
