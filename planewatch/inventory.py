@@ -78,12 +78,25 @@ def _validate_mac(value: object) -> str:
     raise PydanticCustomError("mac_address", "{value} is not a MAC address", {"value": repr(value)})
 
 
+def _validate_port_ref(value: object) -> str:
+    if isinstance(value, str):
+        switch, sep, port = value.strip().partition(":")
+        if sep and switch.strip() and port.strip():
+            return f"{switch.strip()}:{port.strip()}"
+    raise PydanticCustomError(
+        "port_ref", "{value} is not a switch port; write it as switch:port (e.g. tor-r1-blue:Ethernet1)",
+        {"value": repr(value)},
+    )
+
+
 IPAddress = Annotated[ipaddress.IPv4Address | ipaddress.IPv6Address, PlainValidator(_validate_ip)]
 IPNetwork = Annotated[ipaddress.IPv4Network | ipaddress.IPv6Network, PlainValidator(_validate_network)]
 PlaneKey = Annotated[int | str, PlainValidator(_validate_plane_key)]
 """A plane's id (``1``) or name (``blue``), as the user wrote it."""
 MacAddress = Annotated[str, PlainValidator(_validate_mac)]
 """A MAC in any common notation, stored as ``00:1b:21:aa:bb:cc``."""
+PortRef = Annotated[str, PlainValidator(_validate_port_ref)]
+"""A switch port written ``switch:port`` (split at the first colon), e.g. ``tor-r1-blue:Ethernet1``."""
 
 
 class _Model(BaseModel):
@@ -152,6 +165,9 @@ class Server(_Model):
     rack: str | None = None
     addresses: dict[PlaneKey, IPAddress]
     macs: dict[PlaneKey, MacAddress] = {}
+    ports: dict[PlaneKey, PortRef] = {}
+    """The ToR port facing this server on each plane, ``switch:port``; lets detectors attribute
+    a ToR port's traffic to its server (optional: planes left out are simply not attributed)."""
 
 
 class InventoryFile(_Model):
@@ -210,7 +226,7 @@ def normalise_mac(mac: str) -> str:
     return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
 
-_DICT_FIELDS = {"addresses", "macs"}
+_DICT_FIELDS = {"addresses", "macs", "ports"}
 """Fields keyed by plane: their keys print as ``.green`` / ``.1``, not as list indices."""
 
 
@@ -259,7 +275,13 @@ class Inventory:
         self._mac_owner: dict[str, str] = {}
         self._expected_macs: dict[int, set[str]] = {p: set() for p in self.planes}
         self._plane_cache: dict[str, int] = {}
+        self._server_port: dict[tuple[str, int], tuple[str, str]] = {}
+        self._port_server: dict[tuple[str, str], str] = {}
         for server in document.servers:
+            for key, ref in server.ports.items():
+                switch, _, port = ref.partition(":")
+                self._server_port[(server.name, self.plane_id(key))] = (switch, port)
+                self._port_server[(switch, port)] = server.name
             for key, address in server.addresses.items():
                 self._address_plane[str(address)] = self.plane_id(key)
                 self._address_owner[str(address)] = server.name
@@ -357,6 +379,15 @@ class Inventory:
         sw = self.switches.get(switch)
         return bool(sw and sw.role == "tor" and port not in sw.uplinks)
 
+    def port_of(self, server: str, plane: int | str) -> tuple[str, str] | None:
+        """``(switch, port)`` of the ToR port facing ``server`` on ``plane`` (id or name); None if not listed."""
+        plane_id = self._plane_by_key.get(plane)
+        return None if plane_id is None else self._server_port.get((server, plane_id))
+
+    def server_on_port(self, switch: str, port: str) -> str | None:
+        """Name of the server whose ``ports`` lists ``switch:port``; None for uplinks and unlisted ports."""
+        return self._port_server.get((switch, port))
+
 
 
 def _canonical_ip(address: object) -> str:
@@ -393,6 +424,10 @@ class _Parts:
     """Ids/names of planes that failed validation: references to them are not "unknown"."""
     planes_usable: bool = True
     """False when the planes section itself is missing or broken: plane references are not checked."""
+    broken_switch_names: set[str] = dataclasses.field(default_factory=set)
+    """Names of switches that failed validation: server ports on them are not "unknown switch"."""
+    switches_usable: bool = True
+    """False when the switches section itself is broken: server port references are not checked."""
 
     @classmethod
     def of(cls, doc: InventoryFile) -> _Parts:
@@ -451,6 +486,12 @@ class _Parts:
                 for value in (entry.get("id"), entry.get("name")):
                     if isinstance(value, (int, str)) and not isinstance(value, bool):
                         broken_keys.update({value, str(value)})
+        raw_switches = data.get("switches")
+        broken_switches = {
+            entry["name"] for i in unusable["switches"]
+            if isinstance(raw_switches, list) and i < len(raw_switches)
+            and isinstance(entry := raw_switches[i], dict) and isinstance(entry.get("name"), str)
+        }
         expected = data.get("expected_servers")
         return cls(
             planes=sections["planes"],
@@ -462,6 +503,8 @@ class _Parts:
             servers_section=bool(data.get("servers")) or "expected_servers" in data,
             broken_plane_keys=broken_keys,
             planes_usable=isinstance(raw_planes, list) and "planes" not in bad_sections,
+            broken_switch_names=broken_switches,
+            switches_usable="switches" not in bad_sections and (raw_switches is None or isinstance(raw_switches, list)),
         )
 
 
@@ -502,7 +545,7 @@ def _structural_problem(error: Any) -> Problem:
             message += f"; allowed here: {', '.join(allowed)}"
     elif kind == "missing":
         message = "required field is missing"
-    elif kind in {"ip_address", "ip_network", "plane_key", "mac_address"}:
+    elif kind in {"ip_address", "ip_network", "plane_key", "mac_address", "port_ref"}:
         message = error["msg"]
     else:
         text = error["msg"]
@@ -602,6 +645,30 @@ def _semantic_problems(doc: _Parts) -> list[Problem]:
         else:
             names[name] = path
 
+    switch_by_name = {sw.name: sw for _, sw in reversed(doc.switches)}
+    ports_used: dict[str, str] = {}
+
+    def server_port(path: str, plane: int | None, ref: str) -> None:
+        """A server's ``switch:port`` on ``plane``: a ToR of that plane, not an uplink, not another server's."""
+        name, _, port = ref.partition(":")
+        switch = switch_by_name.get(name)
+        if switch is None:
+            if doc.switches_usable and name not in doc.broken_switch_names:
+                hint = difflib.get_close_matches(name, list(switch_by_name), n=1)
+                problems.append(Problem(path, f"unknown switch {name!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")))
+            return
+        if switch.role != "tor":
+            problems.append(Problem(path, f"{name} is a {switch.role}; a server's port is on a ToR of that plane"))
+        switch_plane = keys.get(switch.plane)
+        if plane is not None and switch_plane is not None and switch_plane != plane:
+            problems.append(Problem(path, f"{name} belongs to plane {describe(switch_plane)}, not plane {describe(plane)}"))
+        if port in switch.uplinks:
+            problems.append(Problem(path, f"{port} is an uplink of {name}, not a server port"))
+        if ref in ports_used:
+            problems.append(Problem(path, f"port {ref} is already used by {ports_used[ref]}"))
+        else:
+            ports_used[ref] = path
+
     for i, sw in doc.switches:
         unique_name(f"switches[{i}].name", sw.name, "switch")
         plane_key(f"switches[{i}].plane", sw.plane)
@@ -659,6 +726,15 @@ def _semantic_problems(doc: _Parts) -> list[Problem]:
                     problems.append(Problem(path, f"second MAC on plane {describe(plane)} (also macs.{mac_planes[plane]})"))
                 mac_planes.setdefault(plane, str(key))
             unique_mac(path, mac)
+        port_planes: dict[int, str] = {}
+        for key, ref in server.ports.items():
+            path = f"servers[{i}].ports.{key}"
+            plane = plane_key(path, key)
+            if plane is not None:
+                if plane in port_planes:
+                    problems.append(Problem(path, f"second port on plane {describe(plane)} (also ports.{port_planes[plane]})"))
+                port_planes.setdefault(plane, str(key))
+            server_port(path, plane, ref)
     if not doc.servers_section:
         problems.append(Problem("servers", "list the servers or give expected_servers"))
     if doc.expected_servers is not None and doc.expected_servers < len(doc.servers):

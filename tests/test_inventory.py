@@ -555,3 +555,74 @@ def test_entry_with_an_unknown_key_or_bad_optional_field_is_still_cross_checked(
         "servers[1].macs.blue",
         "servers[1].addresses.2",
     ]
+
+
+# -- server ports: which ToR port faces which server --------------------------------------
+
+
+def _with_ports(ports: dict[str, dict[Any, str]]) -> Callable[[dict[str, Any]], None]:
+    """Give servers (by index) ``ports``; BASE's green ToR gets an uplink to test against."""
+
+    def change(data: dict[str, Any]) -> None:
+        data["switches"][1]["uplinks"] = ["Ethernet49"]
+        for index, value in ports.items():
+            data["servers"][int(index)]["ports"] = value
+
+    return change
+
+
+PORTED = _with_ports({"0": {"blue": "tor-blue:Ethernet1", 2: "tor-green:Ethernet1"},
+                      "1": {1: "tor-blue:Ethernet2", "green": " tor-green : Ethernet2 "}})
+
+
+def test_server_ports_are_optional_and_looked_up_both_ways():
+    inv = parse_inventory(document(PORTED))
+    assert inv.port_of("s1", 1) == ("tor-blue", "Ethernet1")
+    assert inv.port_of("s1", "green") == inv.port_of("s1", "2") == ("tor-green", "Ethernet1")
+    assert inv.port_of("s2", 2) == ("tor-green", "Ethernet2")  # whitespace around the parts is dropped
+    assert inv.server_on_port("tor-green", "Ethernet2") == "s2"
+    assert inv.server_on_port("tor-blue", "Ethernet1") == "s1"
+    assert inv.server_on_port("tor-blue", "Ethernet49") is None  # an uplink
+    assert inv.server_on_port("nope", "Ethernet1") is None
+    assert inv.port_of("s1", 9) is None and inv.port_of("s1", "purple") is None and inv.port_of("nope", 1) is None
+    plain = parse_inventory(document())  # without ports nothing is attributed
+    assert plain.port_of("s1", 1) is None and plain.server_on_port("tor-blue", "Ethernet1") is None
+
+
+def test_server_ports_round_trip_through_model_dump():
+    inv = parse_inventory(document(PORTED))
+    again = parse_inventory(inv.document.model_dump(mode="json"))
+    assert again.port_of("s2", "green") == ("tor-green", "Ethernet2")
+
+
+PORT_CASES = {
+    "unknown plane": ({"0": {"red": "tor-blue:Ethernet3"}}, "servers[0].ports.red", "unknown plane 'red'"),
+    "unknown switch": ({"0": {"blue": "tor-bleu:Ethernet1"}}, "servers[0].ports.blue",
+                       "unknown switch 'tor-bleu' (did you mean 'tor-blue'?)"),
+    "switch of another plane": ({"0": {"blue": "tor-green:Ethernet7"}}, "servers[0].ports.blue",
+                                "tor-green belongs to plane 2 (green), not plane 1 (blue)"),
+    "a spine": ({"0": {"blue": "spine-blue:Ethernet1"}}, "servers[0].ports.blue", "spine-blue is a spine"),
+    "an uplink": ({"0": {"green": "tor-green:Ethernet49"}}, "servers[0].ports.green", "Ethernet49 is an uplink of tor-green"),
+    "port of another server": ({"0": {"blue": "tor-blue:Ethernet1"}, "1": {"blue": "tor-blue:Ethernet1"}},
+                               "servers[1].ports.blue", "port tor-blue:Ethernet1 is already used by servers[0].ports.blue"),
+    "second port on a plane": ({"0": {"blue": "tor-blue:Ethernet1", 1: "tor-blue:Ethernet5"}}, "servers[0].ports.1",
+                               "second port on plane 1 (blue) (also ports.blue)"),
+    "not switch:port": ({"0": {"blue": "Ethernet1"}}, "servers[0].ports.blue", "write it as switch:port"),
+    "empty port": ({"0": {"blue": "tor-blue:"}}, "servers[0].ports.blue", "is not a switch port"),
+    "not a string": ({"0": {"blue": 7}}, "servers[0].ports.blue", "is not a switch port"),
+}
+
+
+@pytest.mark.parametrize("ports, path, message", list(PORT_CASES.values()), ids=list(PORT_CASES))
+def test_server_port_problem_is_reported_at_its_path(ports, path, message):
+    problems = problems_of(document(_with_ports(ports)))
+    assert path in paths(problems), problems
+    assert any(p.path == path and message in p.message for p in problems), problems
+
+
+def test_a_broken_switch_does_not_make_its_server_ports_unknown():
+    def change(data: dict[str, Any]) -> None:
+        _with_ports({"0": {"blue": "tor-blue:Ethernet1"}})(data)
+        data["switches"][0]["address"] = "not-an-ip"
+
+    assert paths(problems_of(document(change))) == ["switches[0].address"]

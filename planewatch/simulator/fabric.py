@@ -11,8 +11,8 @@ Conventions (plane ``p``, rack ``r``, server slot ``n``, spine ``s``, RR ``k``; 
 
 * plane names ``blue, green, orange, red`` then ``plane-5``, ``plane-6`` …;
   subnets ``10.p.0.0/16`` and ``fd00:p::/64``; VLAN ``100 + p``.
-* ToR ``p{p}-tor-r{r:02d}`` (server ``n`` on port ``Ethernet{n}``, uplink to spine ``s`` on
-  port ``Ethernet{uplink_base + s}``, ``uplink_base`` = 48 or the next multiple of 8 above
+* ToR ``p{p}-tor-r{r:02d}`` (server ``n`` on port ``Ethernet{n}``, as its ``ports`` say; uplink
+  to spine ``s`` on port ``Ethernet{uplink_base + s}``, ``uplink_base`` = 48 or the next multiple of 8 above
   the rack size); spine ``p{p}-spine{s}`` (rack ``r`` on ``Ethernet{r}``, RR ``k`` on
   ``Ethernet{racks + k}``).
 * server ``r{r:02d}-s{n:02d}`` at ``10.p.r.(n+10)`` with MAC ``02:pp:SS:rr:00:nn``
@@ -71,6 +71,11 @@ def rr_name(plane: int, k: int) -> str:
 
 def server_address(plane: int, rack: int, slot: int) -> str:
     return f"10.{plane}.{rack}.{slot + 10}"
+
+
+def server_port(slot: int) -> str:
+    """ToR port of server slot ``n`` (the same on every plane's ToR of the rack)."""
+    return f"Ethernet{slot}"
 
 
 def rr_address(plane: int, k: int) -> str:
@@ -163,6 +168,7 @@ def build_fabric(
             rack=rack_name(r),
             addresses={p: ipaddress.IPv4Address(server_address(p, r, n)) for p in plane_ids},
             macs={p: server_mac(p, r, n, seed) for p in plane_ids},
+            ports={p: f"{tor_name(p, r)}:{server_port(n)}" for p in plane_ids},
         )
         for r in range(1, racks + 1)
         for n in range(1, servers_per_rack + 1)

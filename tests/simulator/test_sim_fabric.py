@@ -55,3 +55,30 @@ def test_twenty_thousand_servers_in_seconds() -> None:
     assert time.perf_counter() - started < 10
     assert len(inv.servers) == 20_000
     assert len(inv.expected_macs(2)) == 20_002
+
+
+def test_servers_list_the_tor_port_facing_them_on_every_plane() -> None:
+    inv = build_fabric(planes=3, racks=3, servers_per_rack=50, spines_per_plane=2)
+    for p in inv.plane_ids:
+        assert inv.port_of("r02-s07", p) == (f"p{p}-tor-r02", "Ethernet7")
+        assert inv.server_on_port(f"p{p}-tor-r03", "Ethernet50") == "r03-s50"
+    assert inv.port_of("r02-s07", "orange") == ("p3-tor-r02", "Ethernet7")
+    assert inv.server_on_port("p1-tor-r01", "Ethernet57") is None  # uplink to spine 1 (after 50 server ports)
+    assert inv.server_on_port("p1-spine1", "Ethernet1") is None
+    mapped = {inv.port_of(s, p) for s in inv.servers for p in inv.plane_ids}
+    assert len(mapped) == 3 * 3 * 50 and all(inv.is_server_port(*port) for port in mapped)
+
+
+def test_the_simulator_reports_each_server_on_the_port_the_inventory_names() -> None:
+    from planewatch.schemas.records import PortCounters
+    from planewatch.simulator import Simulator
+
+    inv = build_fabric(planes=2, racks=2, servers_per_rack=4)
+    sim = Simulator(inv, start_ts=1_700_000_000.0)
+    records = [r for _ in range(3) for r in sim.step() if isinstance(r, PortCounters)]
+    attributed = {inv.server_on_port(r.device, r.port) for r in records if inv.is_server_port(r.device, r.port)}
+    assert attributed == set(inv.servers)
+    for i, name in enumerate(sim.layout.servers):  # the simulator's own layout agrees
+        rack = sim.layout.server_rack[i]
+        for plane in sim.layout.planes:
+            assert inv.port_of(name, plane.id) == (plane.tors[rack], sim.layout.server_port[i])
