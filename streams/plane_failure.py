@@ -15,6 +15,17 @@ Why the rules look the way they do:
 * BGP alone is not enough (a route-reflector problem also drops sessions); it must be
   corroborated by the plane's server ports, its silence, or its traffic share collapsing.
   Ports down and traffic gone is enough on its own (critical even before BGP notices).
+* A plane can also fail *partly* (a line card, a ToR's plane-facing optics, a mis-pushed
+  VLAN): ``plane_degraded`` (warning) fires when a smaller fraction of the servers alive
+  elsewhere lost the plane, corroborated by their ports, for ``degraded_min_duration``.
+  That hold is longer than it takes a whole-plane failure to show (ports drop at once,
+  traffic collapses within an interval), so a plane that is failing outright raises
+  ``plane_failure`` alone; if a degraded plane later fails outright, the degraded finding
+  is resolved at once as superseded (evidence ``superseded_by``) and the failure fires.
+* Ports are judged by their *excess* over the fabric: a server that dies takes its link on
+  every plane down, so only the part of a plane's port losses above the least-affected
+  plane's is evidence against that plane. Servers named by a firing ``server_failure``
+  finding (fed back by the ensemble) are left out of every plane's server counts.
 * Everything is counted incrementally so a record costs O(planes) at worst; only a
   lifecycle transition (rare) walks the plane's sessions and ports to build evidence.
 """
@@ -47,10 +58,19 @@ from planewatch.streams.detector import (
     make_finding,
 )
 
-__all__ = ["PlaneFailureConfig", "PlaneFailureDetector", "PlaneHealth", "failure_verdict"]
+__all__ = [
+    "DEGRADED_KIND",
+    "PlaneFailureConfig",
+    "PlaneFailureDetector",
+    "PlaneHealth",
+    "degraded_verdict",
+    "failure_verdict",
+]
 
 KIND = "plane_failure"
-_STATE_VERSION = 1
+DEGRADED_KIND = "plane_degraded"
+SERVER_FAILURE_KIND = "server_failure"
+_STATE_VERSION = 2
 
 
 class PlaneFailureConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -84,6 +104,17 @@ class PlaneFailureConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Weight of each healthy interval in the per-plane traffic baseline (exponential average)."""
     top_switches: int = 5
     """How many of the most affected switches the evidence lists."""
+    degraded_fraction_raise: float = 0.2
+    """Partial failure: this fraction of the servers alive elsewhere lost the plane (sessions, with
+    their ports corroborating), or this fraction of its server ports down beyond the other planes'."""
+    degraded_fraction_clear: float = 0.1
+    """Both fractions below this and the degraded finding counts as recovered."""
+    degraded_corroboration: float = 0.5
+    """Lost sessions count for a degraded plane only when the excess port fraction is at least this
+    share of the session fraction (otherwise it is a route-reflector problem, not the plane)."""
+    degraded_min_duration: float = 120.0
+    """The degraded condition must hold this long before it fires: longer than a whole-plane failure
+    needs to show (so that one raises ``plane_failure`` alone) and than BGP's 90 s hold timer."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -91,6 +122,13 @@ class PlaneFailureConfig(msgspec.Struct, frozen=True, kw_only=True):
             raise_at, clear = getattr(self, f"{name}_raise"), getattr(self, f"{name}_clear")
             if not 0 < clear <= raise_at <= 1:
                 problems.append(f"need 0 < {name}_clear ({clear}) <= {name}_raise ({raise_at}) <= 1")
+        if not 0 < self.degraded_fraction_clear <= self.degraded_fraction_raise <= 1:
+            problems.append(
+                f"need 0 < degraded_fraction_clear ({self.degraded_fraction_clear}) <= "
+                f"degraded_fraction_raise ({self.degraded_fraction_raise}) <= 1"
+            )
+        if self.degraded_min_duration < 0 or not 0 <= self.degraded_corroboration <= 1:
+            problems.append("degraded_min_duration must be >= 0 and degraded_corroboration within 0..1")
         if not self.port_fraction_clear <= self.port_fraction_critical <= 1:
             problems.append("port_fraction_critical must lie between port_fraction_clear and 1")
         for name in ("counter_interval", "silence_intervals", "onset_gap"):
@@ -115,6 +153,8 @@ class PlaneHealth:
     server_ports_total: int
     silent: bool
     collapsed: bool
+    port_fraction_everywhere: float = 0.0
+    """The smallest server-port fraction down of any plane: losses every plane shares (dead servers)."""
 
     @property
     def session_fraction(self) -> float:
@@ -124,17 +164,22 @@ class PlaneHealth:
     def port_fraction(self) -> float:
         return self.server_ports_down / self.server_ports_total if self.server_ports_total else 0.0
 
+    @property
+    def port_excess(self) -> float:
+        """Server-port fraction down beyond what every plane has lost: what this plane alone lost."""
+        return max(0.0, self.port_fraction - self.port_fraction_everywhere)
+
 
 def failure_verdict(health: PlaneHealth, config: PlaneFailureConfig) -> tuple[bool, bool]:
     """``(raising, clearing)`` for a full plane failure.
 
-    Other verdicts (e.g. a partial "degraded" plane with lower thresholds and a warning
-    severity) plug in beside this one through :data:`_VERDICTS`, each with its own
-    lifecycle and fingerprint.
+    Other verdicts (e.g. :func:`degraded_verdict`) plug in beside this one through
+    :data:`_VERDICTS`, each with its own lifecycle and fingerprint. Ports count by their
+    :attr:`~PlaneHealth.port_excess`, so dead servers (down on every plane) never do.
     """
     sessions = Band(config.session_fraction_raise, config.session_fraction_clear)
     ports = Band(config.port_fraction_raise, config.port_fraction_clear)
-    sf, pf = health.session_fraction, health.port_fraction
+    sf, pf = health.session_fraction, health.port_excess
     corroborated = ports.raising(pf) or health.silent or health.collapsed
     raising = (sessions.raising(sf) and corroborated) or (
         pf >= config.port_fraction_critical and health.collapsed
@@ -143,9 +188,29 @@ def failure_verdict(health: PlaneHealth, config: PlaneFailureConfig) -> tuple[bo
     return raising, clearing
 
 
+def degraded_level(health: PlaneHealth, config: PlaneFailureConfig) -> float:
+    """Fraction of the plane that is lost: excess ports down, or servers without BGP there when
+    their ports corroborate it (at least ``degraded_corroboration`` × as many)."""
+    sf, pe = health.session_fraction, health.port_excess
+    sessions = sf if pe >= config.degraded_corroboration * sf else 0.0
+    return max(pe, sessions)
+
+
+def degraded_verdict(health: PlaneHealth, config: PlaneFailureConfig) -> tuple[bool, bool]:
+    """``(raising, clearing)`` for a partial (degraded) plane; the detector also holds it back
+    while the plane's full failure is firing or about to (see :class:`PlaneFailureDetector`)."""
+    band = Band(config.degraded_fraction_raise, config.degraded_fraction_clear)
+    level = degraded_level(health, config)
+    return band.raising(level), band.clearing(level) and band.clearing(health.session_fraction)
+
+
 _Verdict = Callable[[PlaneHealth, PlaneFailureConfig], tuple[bool, bool]]
-_VERDICTS: tuple[tuple[str, str, _Verdict], ...] = ((KIND, "critical", failure_verdict),)
-"""(kind, severity, verdict) evaluated for every plane; one lifecycle per kind and plane."""
+_VERDICTS: tuple[tuple[str, str, _Verdict], ...] = (
+    (KIND, "critical", failure_verdict),
+    (DEGRADED_KIND, "warning", degraded_verdict),
+)
+"""(kind, severity, verdict) evaluated for every plane, in order; one lifecycle per kind and plane.
+A full failure outranks (and supersedes) the degraded verdict of the same plane."""
 
 
 # -- mutable working state (slots: millions of updates per minute) ----------------------
@@ -161,13 +226,14 @@ class _Session:
 class _Server:
     """Per-plane session counts of one server; ``n_up`` = planes with an Established session."""
 
-    __slots__ = ("known", "est", "n_up", "down_since")
+    __slots__ = ("known", "est", "n_up", "down_since", "excluded")
 
-    def __init__(self, planes: int):
+    def __init__(self, planes: int, excluded: bool = False):
         self.known = [0] * planes
         self.est = [0] * planes
         self.n_up = 0
         self.down_since: list[float] = [0.0] * planes
+        self.excluded = excluded  # a firing server_failure accounts for it: it counts on no plane
 
 
 class _Port:
@@ -244,6 +310,8 @@ class _State(msgspec.Struct, kw_only=True):
     silent: list[int]
     collapsed: list[int]
     lifecycles: dict[str, dict[int, Lifecycle]]
+    excluded: dict[str, list[str]] = {}
+    """Fingerprint of each firing server_failure finding -> the servers it accounts for."""
 
 
 # -- the detector ----------------------------------------------------------------------
@@ -263,7 +331,10 @@ class PlaneFailureDetector:
     def __init__(self, inventory: Inventory, config: PlaneFailureConfig | None = None):
         self.inventory = inventory
         self.config = config or PlaneFailureConfig()
-        self._hysteresis = Hysteresis(raise_hold=0.0, clear_hold=self.config.resolve_hold)
+        self._hysteresis = {
+            KIND: Hysteresis(raise_hold=0.0, clear_hold=self.config.resolve_hold),
+            DEGRADED_KIND: Hysteresis(raise_hold=self.config.degraded_min_duration, clear_hold=self.config.resolve_hold),
+        }
         self._plane_ids = list(inventory.plane_ids)
         self._index = {plane: i for i, plane in enumerate(self._plane_ids)}
         n = len(self._plane_ids)
@@ -291,6 +362,10 @@ class PlaneFailureDetector:
         self._silent = [False] * n
         self._collapsed = [False] * n
         self._lives: dict[str, list[Lifecycle]] = {kind: [Lifecycle() for _ in range(n)] for kind, _, _ in _VERDICTS}
+        self._server_on_port: Callable[[str, str], str | None] | None = getattr(inventory, "server_on_port", None)
+        # servers accounted for by firing server_failure findings (fed back by the ensemble)
+        self._excluded_by: dict[str, tuple[str, ...]] = {}
+        self._excluded: dict[str, int] = {}
         self._handlers: dict[type, Callable[[Any], tuple[int, ...]]] = {
             BgpSession: self._on_session,
             InterfaceStatus: self._on_interface,
@@ -301,6 +376,8 @@ class PlaneFailureDetector:
     def feed(self, record: Record) -> list[Finding]:
         """Apply one record, then re-assess the planes it touched (all planes once per interval)."""
         if isinstance(record, Finding):
+            if record.kind == SERVER_FAILURE_KIND:
+                self._on_server_failure(record)
             return []
         ts = record.ts
         if self._clock is None or ts > self._clock:
@@ -331,7 +408,12 @@ class PlaneFailureDetector:
             server_ports_total=self._server_ports[i],
             silent=self._silent[i],
             collapsed=self._collapsed[i],
+            port_fraction_everywhere=self._port_fraction_everywhere(),
         )
+
+    def excluded_servers(self) -> list[str]:
+        """Servers left out of every plane's counts because a server_failure finding names them."""
+        return sorted(self._excluded)
 
     def shares(self) -> dict[int, float]:
         """Each plane's current share of server-facing traffic (empty before any traffic)."""
@@ -357,6 +439,7 @@ class PlaneFailureDetector:
             silent=[ids[i] for i, s in enumerate(self._silent) if s],
             collapsed=[ids[i] for i, c in enumerate(self._collapsed) if c],
             lifecycles={kind: {ids[i]: life for i, life in enumerate(lives)} for kind, lives in self._lives.items()},
+            excluded={fp: list(names) for fp, names in self._excluded_by.items()},
         )
         return encode_state(self.name, _STATE_VERSION, state)
 
@@ -367,6 +450,8 @@ class PlaneFailureDetector:
         self = cls(inventory, config)
         index = self._index
         self._clock, self._next_tick = saved.clock, saved.next_tick
+        for fp, names in saved.excluded.items():
+            self._exclude(fp, names)
         for row in saved.sessions:
             if row.plane in index:
                 self._add_session(row.node, row.peer_ip, index[row.plane], row.ts, row.established)
@@ -443,7 +528,7 @@ class PlaneFailureDetector:
         """
         server = self._servers.get(node)
         if server is None:
-            server = self._servers[node] = _Server(len(self._plane_ids))
+            server = self._servers[node] = _Server(len(self._plane_ids), node in self._excluded)
         before = self._contributions(server)
         was_up = server.est[i] > 0
         server.known[i] += d_known
@@ -467,6 +552,8 @@ class PlaneFailureDetector:
     def _contributions(server: _Server) -> list[tuple[int, int]]:
         """(eligible, down) of ``server`` on each plane: eligible = alive on some *other* plane."""
         out = []
+        if server.excluded:
+            return [(0, 0)] * len(server.known)
         for known, est in zip(server.known, server.est):
             if not known:
                 out.append((0, 0))
@@ -476,7 +563,54 @@ class PlaneFailureDetector:
             out.append((int(eligible), int(eligible and not up)))
         return out
 
+    # -- server failures (findings of the server-failure detector) ------------------------
+    def _on_server_failure(self, finding: Finding) -> None:
+        """A firing server_failure takes its servers out of every plane's counts; resolved puts them back.
+
+        No evaluation here: the planes are re-assessed on the next record (findings are
+        fed back by the ensemble right after the record that caused them)."""
+        from planewatch.streams.server_failure import servers_of
+
+        if finding.status == "firing":
+            if finding.fingerprint not in self._excluded_by:
+                self._exclude(finding.fingerprint, servers_of(finding))
+        else:
+            names = self._excluded_by.pop(finding.fingerprint, ())
+            for name in names:
+                left = self._excluded[name] - 1
+                if left:
+                    self._excluded[name] = left
+                else:
+                    del self._excluded[name]
+                    self._set_excluded(name, False)
+
+    def _exclude(self, fp: str, names: Iterable[str]) -> None:
+        known = self.inventory.servers
+        names = tuple(n for n in dict.fromkeys(names) if n in known or n in self._servers)
+        self._excluded_by[fp] = names
+        for name in names:
+            self._excluded[name] = self._excluded.get(name, 0) + 1
+            if self._excluded[name] == 1:
+                self._set_excluded(name, True)
+
+    def _set_excluded(self, name: str, excluded: bool) -> None:
+        """Move one server in or out of every plane's counts: O(planes)."""
+        server = self._servers.get(name)
+        if server is None or server.excluded == excluded:
+            return
+        before = self._contributions(server)
+        server.excluded = excluded
+        after = self._contributions(server)
+        for k, ((e0, d0), (e1, d1)) in enumerate(zip(before, after)):
+            self._eligible[k] += e1 - e0
+            self._servers_down[k] += d1 - d0
+
     # -- ports -----------------------------------------------------------------------
+    def _port_fraction_everywhere(self) -> float:
+        """Least server-port fraction down over the planes that report ports (O(planes))."""
+        fractions = [d / t for d, t in zip(self._server_ports_down, self._server_ports) if t]
+        return min(fractions) if len(fractions) == len(self._plane_ids) else 0.0
+
     def _on_interface(self, r: InterfaceStatus) -> tuple[int, ...]:
         key = (r.device, r.port)
         port = self._ports.get(key)
@@ -597,27 +731,46 @@ class PlaneFailureDetector:
         health = self.health(self._plane_ids[i])
         return (
             health.session_fraction < self.config.session_fraction_clear
-            and health.port_fraction < self.config.port_fraction_clear
+            and health.port_excess < self.config.port_fraction_clear
             and not any(lives[i].firing for lives in self._lives.values())
         )
 
     # -- lifecycle -------------------------------------------------------------------
     def _evaluate(self, i: int) -> list[Finding]:
+        """Step every verdict's lifecycle for plane ``i``; the full failure first, since it
+        outranks the degraded verdict: while it fires or is raising, degraded cannot start,
+        and a degraded finding already firing is resolved as superseded."""
         assert self._clock is not None
         health = self.health(self._plane_ids[i])
         findings = []
+        failure = self._lives[KIND][i]
+        failing = False
         for kind, severity, verdict in _VERDICTS:
             life = self._lives[kind][i]
             raising, clearing = verdict(health, self.config)
-            transition = self._hysteresis.step(life, self._clock, raising=raising, clearing=clearing)
+            superseded = False
+            if kind == DEGRADED_KIND and failing:
+                if life.firing:
+                    superseded = True
+                    life.firing, life.ended_at, life.clearing_since, life.raising_since = False, self._clock, None, None
+                    transition: Transition | None = Transition.RESOLVE
+                else:
+                    life.raising_since = None
+                    transition = None
+            else:
+                transition = self._hysteresis[kind].step(life, self._clock, raising=raising, clearing=clearing)
+            if kind == KIND:
+                failing = failure.firing or raising
             if transition is None:
                 continue
             if transition is Transition.FIRE:
                 life.started_at = self._onset(i)
             evidence = self._evidence(i, health)
+            if superseded:
+                evidence["superseded_by"] = KIND
             findings.append(make_finding(
                 kind=kind, plane=health.plane, transition=transition, life=life, ts=self._clock,
-                severity=severity, summary=self._summary(transition, health, evidence, life), evidence=evidence,
+                severity=severity, summary=self._summary(transition, health, evidence, life, kind), evidence=evidence,
             ))
         return findings
 
@@ -629,8 +782,10 @@ class PlaneFailureDetector:
         from dragging ``started_at`` into the past, yet includes BGP sessions that only
         noticed 90 s after the ports went down. Runs once per fault: O(plane size).
         """
-        times = [s.down_since[i] for s in self._servers.values() if s.known[i] and not s.est[i] and s.n_up >= 1]
-        times += [p.since for p in self._ports.values() if p.plane == i and p.ever_up and not p.up]
+        times = [s.down_since[i] for s in self._servers.values()
+                 if s.known[i] and not s.est[i] and s.n_up >= 1 and not s.excluded]
+        times += [p.since for (device, name), p in self._ports.items()
+                  if p.plane == i and p.ever_up and not p.up and not self._port_of_dead_server(device, name)]
         if self._silent[i] and self._last_counter[i] is not None:
             times.append(self._last_counter[i])
         assert self._clock is not None
@@ -643,6 +798,15 @@ class PlaneFailureDetector:
                 break
             start = t
         return min(start, self._clock)
+
+    def _port_of_dead_server(self, device: str, port: str) -> bool:
+        """The port faces a server that is down everywhere (or named by a server_failure finding):
+        its drop belongs to that server's failure, not to the plane's (needs ``servers[].ports``)."""
+        owner = self._server_on_port(device, port) if self._server_on_port else None
+        if owner is None:
+            return False
+        server = self._servers.get(owner)
+        return owner in self._excluded or (server is not None and server.n_up == 0 and any(server.known))
 
     def _evidence(self, i: int, health: PlaneHealth) -> dict[str, Any]:
         """Counts and top offenders for the finding (built on transitions only)."""
@@ -662,6 +826,10 @@ class PlaneFailureDetector:
             "plane_name": self.inventory.plane_name(ids[i]),
             "servers_down": health.servers_down,
             "servers_total": health.servers_total,
+            "server_fraction": round(health.session_fraction, 4),
+            "port_fraction": round(health.port_fraction, 4),
+            "port_fraction_excess": round(health.port_excess, 4),
+            "servers_excluded": len(self._excluded),
             "sessions_down": self._sessions_down[i],
             "sessions_total": self._sessions_total[i],
             "server_ports_down": health.server_ports_down,
@@ -688,7 +856,21 @@ class PlaneFailureDetector:
             "share_collapsed": health.collapsed,
         }
 
-    def _summary(self, transition: Transition, health: PlaneHealth, ev: dict[str, Any], life: Lifecycle) -> str:
+    def _summary(self, transition: Transition, health: PlaneHealth, ev: dict[str, Any], life: Lifecycle,
+                 kind: str = KIND) -> str:
+        head = f"plane {health.plane} ({ev['plane_name']})"
+        if kind == DEGRADED_KIND:
+            facts = (
+                f"{ev['servers_down']}/{ev['servers_total']} servers ({ev['server_fraction']:.0%}) lost the plane, "
+                f"{ev['server_ports_down']}/{ev['server_ports_total']} server ports down "
+                f"({ev['port_fraction_excess']:.0%} beyond the other planes)"
+            )
+            if transition is Transition.FIRE:
+                return f"{head} degraded: {facts}"
+            assert life.ended_at is not None
+            if ev.get("superseded_by"):
+                return f"{head} degraded → failed outright after {life.ended_at - life.started_at:.0f}s (see plane_failure)"
+            return f"{head} no longer degraded after {life.ended_at - life.started_at:.0f}s: {facts}"
         share = "unknown" if ev["share_now"] is None else f"{ev['share_now']:.2f}"
         if ev["share_before"] is not None:
             share += f" (was {ev['share_before']:.2f})"
@@ -698,7 +880,6 @@ class PlaneFailureDetector:
         )
         if health.silent:
             facts += ", counters silent"
-        head = f"plane {health.plane} ({ev['plane_name']})"
         if transition is Transition.FIRE:
             return f"{head} failed: {facts}"
         assert life.ended_at is not None

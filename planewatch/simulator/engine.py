@@ -118,7 +118,9 @@ class Simulator:
         self._conn = [bytearray([len(plane.rr_addresses)] * S) for plane in layout.planes]
         self._uplink_up = [[bytearray(b"\x01" * len(ups)) for ups in plane.tor_uplinks] for plane in layout.planes]
         self._spine_up = [[bytearray(b"\x01" * R) for _ in plane.spines] for plane in layout.planes]
-        self._plane_failed = [False] * P
+        self._dead = [0] * S  # reasons each server is powered off (overlapping faults)
+        self._plane_failed = [0] * P  # reasons each plane is failed
+        self._link_failed: dict[tuple[int, int], int] = {}  # (plane, server) -> reasons its link is failed
         self._down_ports = [0] * P
         self._weight = [1.0] * P
         self._reach = [bytearray(b"\x01" * S) for _ in range(P)]
@@ -269,7 +271,7 @@ class Simulator:
 
     # -- fault handlers ---------------------------------------------------------------------
     def _on_server_port(self, t: float, out: list[Record], pi: int, i: int, up: bool) -> None:
-        if up and (not self._alive[i] or self._plane_failed[pi]):
+        if up and (not self._alive[i] or self._plane_failed[pi] or (pi, i) in self._link_failed):
             return
         if bool(self._port_up[pi][i]) == up:
             return
@@ -327,11 +329,20 @@ class Simulator:
         self._refresh(i)
 
     def _on_alive(self, t: float, out: list[Record], i: int, up: bool) -> None:
-        self._alive[i] = up
+        self._dead[i] = max(0, self._dead[i] + (-1 if up else 1))
+        self._alive[i] = self._dead[i] == 0
         self._refresh(i)
 
     def _on_plane_failed(self, t: float, out: list[Record], pi: int, failed: bool) -> None:
-        self._plane_failed[pi] = failed
+        self._plane_failed[pi] = max(0, self._plane_failed[pi] + (1 if failed else -1))
+
+    def _on_link_failed(self, t: float, out: list[Record], pi: int, i: int, failed: bool) -> None:
+        key = (pi, i)
+        count = self._link_failed.get(key, 0) + (1 if failed else -1)
+        if count > 0:
+            self._link_failed[key] = count
+        else:
+            self._link_failed.pop(key, None)
 
     def _on_weight(self, t: float, out: list[Record], pi: int, weight: float) -> None:
         self._weight[pi] = weight
@@ -661,6 +672,7 @@ class Simulator:
         "session": _on_session,
         "alive": _on_alive,
         "plane_failed": _on_plane_failed,
+        "link_failed": _on_link_failed,
         "weight": _on_weight,
         "storm": _on_storm,
         "leak_learn": _on_leak_learn,

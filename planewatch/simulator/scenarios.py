@@ -5,6 +5,11 @@ after the simulation start), how long it lasts, and optionally which plane / ser
 hits and how hard. :data:`SCENARIOS` describes every kind once — the CLI prints these
 descriptions in ``--help`` and fills in the defaults (plane 2, the first server) so
 ``--scenario plane-down`` alone does something sensible.
+
+Any number of faults may overlap in one simulation (a plane-down during background churn,
+a broadcast storm on one plane while another is imbalanced): the engine keeps a count of
+the reasons each server, link and plane is down, so one fault ending never revives what
+another still holds down.
 """
 
 from __future__ import annotations
@@ -29,10 +34,15 @@ class Scenario:
     magnitude_help: str | None = None
     default_magnitude: float | None = None
     magnitude_range: tuple[float, float] | None = None
+    magnitude_per_server: float | None = None
+    """When set, the default magnitude is this × the fabric's server count (rates that scale with size)."""
 
     def __str__(self) -> str:
         return self.description
 
+
+REBOOTS_PER_SERVER_PER_HOUR = 0.05 / 24
+"""The Calico note's 5 % daily server failure rate: 1,000 reboots (2,000 down/up events) a day per 20k servers."""
 
 SCENARIOS: dict[str, Scenario] = {
     s.kind: s
@@ -53,6 +63,14 @@ SCENARIOS: dict[str, Scenario] = {
                  magnitude_help="seconds between flaps", default_magnitude=20.0, magnitude_range=(4.0, 3600.0)),
         Scenario("server-down", "one server dies: its ports go down and its sessions drop on every plane",
                  uses_plane=False, uses_server=True),
+        Scenario("plane-degraded", "part of a plane fails: a fraction of the servers lose their link and sessions on that plane only",
+                 uses_plane=True, uses_server=False,
+                 magnitude_help="fraction of servers that lose the plane", default_magnitude=0.33,
+                 magnitude_range=(0.01, 1.0)),
+        Scenario("background-churn", "servers reboot at random: each is down on every plane for 60-120 s, then comes back",
+                 uses_plane=False, uses_server=False,
+                 magnitude_help="reboots per hour across the fabric (default: 5% of servers a day, the Calico note's rate)",
+                 magnitude_range=(0.001, 1e6), magnitude_per_server=REBOOTS_PER_SERVER_PER_HOUR),
     )
 }
 DEFAULT_PLANE = 2
@@ -144,7 +162,10 @@ class Fault:
             if magnitude is not None:
                 raise FaultError(f"{self.kind} takes no magnitude; drop magnitude={magnitude}")
         else:
-            magnitude = scenario.default_magnitude if magnitude is None else magnitude
+            if magnitude is None:
+                magnitude = scenario.default_magnitude
+                if scenario.magnitude_per_server is not None:
+                    magnitude = max(scenario.magnitude_range[0], scenario.magnitude_per_server * inventory.server_count)
             low, high = scenario.magnitude_range
             if not low <= magnitude <= high:  # type: ignore[operator]
                 raise FaultError(f"{self.kind}: magnitude={magnitude} ({scenario.magnitude_help}) must be within {low}..{high}")

@@ -10,8 +10,14 @@ Primitive events are tuples ``(time, kind, args)``; kinds and their args:
 ``spine_port (plane_index, spine_index, rack_index, up)`` ·
 ``session (plane_index, rr_index, server_index, up, state, info)`` · ``alive (server_index, up)`` ·
 ``plane_failed (plane_index, failed)`` (while failed, no port of the plane comes up) ·
+``link_failed (plane_index, server_index, failed)`` (while failed, that server port does not come up) ·
 ``weight (plane_index, weight)`` · ``storm (plane_index, pps)`` ·
 ``leak_learn (plane_index, server_index, mac)`` · ``leak_age (plane_index, mac)``
+
+``alive``, ``plane_failed`` and ``link_failed`` are counted by the engine (each ``False``/
+``True`` pair is one reason), so overlapping faults compose: a server rebooting during a
+plane failure does not bring its link on the failed plane back, and a plane recovering
+does not revive a server that is still powered off.
 """
 
 from __future__ import annotations
@@ -68,7 +74,33 @@ def _plane_down(fault: Fault, layout: FabricLayout, t0: float, t1: float, rng: r
 
 def _server_down(fault: Fault, layout: FabricLayout, t0: float, t1: float, rng: random.Random) -> Iterator[Event]:
     """The server powers off: its link on *every* plane drops at once, its sessions expire; it reboots after ``duration``."""
-    i = _server(fault, layout)
+    yield from reboot(layout, _server(fault, layout), t0, t1, rng)
+
+
+def _plane_degraded(fault: Fault, layout: FabricLayout, t0: float, t1: float, rng: random.Random) -> Iterator[Event]:
+    """A ``magnitude`` fraction of the servers (random, fixed per seed) lose their link to one plane
+    (a line card, optics, a mis-pushed VLAN): ports drop within a second, their sessions to that
+    plane's RRs follow within ~3 s; they come back as in a plane recovery."""
+    pi = _plane(fault, layout)
+    plane = layout.planes[pi]
+    count = max(1, min(len(layout.servers), round(float(fault.magnitude or 0.0) * len(layout.servers))))
+    for i in sorted(rng.sample(range(len(layout.servers)), count)):
+        yield t0, "link_failed", (pi, i, True)
+        yield t1, "link_failed", (pi, i, False)
+        yield t0 + rng.uniform(0.05, 1.0), "server_port", (pi, i, False)
+        yield t1 + rng.uniform(0.05, 2.0), "server_port", (pi, i, True)
+        for k in range(len(plane.rr_addresses)):
+            yield t0 + rng.uniform(0.5, 3.0), "session", (pi, k, i, False, "Active", HOLD_TIMER_EXPIRED)
+            yield t1 + rng.uniform(2.5, 6.0), "session", (pi, k, i, True, "Established", "")
+
+
+REBOOT_SECONDS = (60.0, 120.0)
+"""How long a rebooting server is gone (background churn)."""
+
+
+def reboot(layout: FabricLayout, i: int, t0: float, t1: float, rng: random.Random) -> Iterator[Event]:
+    """Server ``i`` is down on every plane from ``t0`` to ``t1``: links drop at once, sessions within ~3 s;
+    on the way back links come up within ~1.5 s and BIRD re-establishes every session within ~8 s."""
     yield t0 + 0.01, "alive", (i, False)
     yield t1 + 0.01, "alive", (i, True)
     for pi, plane in enumerate(layout.planes):
@@ -77,6 +109,27 @@ def _server_down(fault: Fault, layout: FabricLayout, t0: float, t1: float, rng: 
         for k in range(len(plane.rr_addresses)):
             yield t0 + rng.uniform(0.5, 3.0), "session", (pi, k, i, False, "Idle", HOLD_TIMER_EXPIRED)
             yield t1 + rng.uniform(3.0, 8.0), "session", (pi, k, i, True, "Established", "")
+
+
+def _background_churn(fault: Fault, layout: FabricLayout, t0: float, t1: float, rng: random.Random) -> Iterator[Event]:
+    """Reboots arrive as a Poisson process of ``magnitude`` per hour over the whole fabric, each hitting a
+    random server that is not already rebooting, for 60–120 s. A reboot that starts before the fault ends
+    is completed (the server comes back after the fault's end)."""
+    rate = float(fault.magnitude or 0.0) / 3600.0
+    n = len(layout.servers)
+    if rate <= 0 or n == 0:
+        return
+    busy = [0.0] * n
+    t = t0 + rng.expovariate(rate)
+    while t < t1:
+        for _ in range(8):
+            i = rng.randrange(n)
+            if busy[i] <= t:
+                back = t + rng.uniform(*REBOOT_SECONDS)
+                busy[i] = back + 10.0
+                yield from reboot(layout, i, t, back, rng)
+                break
+        t += rng.expovariate(rate)
 
 
 def _broadcast_storm(fault: Fault, layout: FabricLayout, t0: float, t1: float, rng: random.Random) -> Iterator[Event]:
@@ -142,4 +195,6 @@ _EXPANDERS: dict[str, Callable[[Fault, FabricLayout, float, float, random.Random
     "ecmp-imbalance": _ecmp_imbalance,
     "mac-leak": _mac_leak,
     "bgp-flap": _bgp_flap,
+    "plane-degraded": _plane_degraded,
+    "background-churn": _background_churn,
 }

@@ -176,3 +176,82 @@ def test_bgp_flap_is_one_server_to_one_plane_repeatedly() -> None:
     assert sum(r.import_withdraws for r in others) >= 127 * 2 * 4  # its routes withdrawn on every flap
     assert not any(r.import_withdraws for r in of_type(records, BgpRouteCounters) if r.plane != 2)
     assert_shares(records, inventory, AT + 15, END - 5, {0: 0.25})
+
+
+def test_plane_degraded_is_a_third_of_the_servers_on_one_plane() -> None:
+    inventory, steps, records = run(Fault("plane-degraded", at=AT, duration=FOR, plane=2))
+    assert_tick_bounds(steps)
+    ports = [s for s in changes(records, InterfaceStatus) if not s.is_up]
+    assert {s.plane for s in ports} == {2} and all(inventory.is_server_port(s.device, s.port) for s in ports)
+    assert len(ports) == round(0.33 * 128) and all(START + AT < s.ts <= START + AT + 1 for s in ports)
+    down = [s for s in changes(records, BgpSession) if not s.established]
+    assert {s.plane for s in down} == {2} and len({s.node for s in down}) == len(ports)
+    assert all(START + AT < s.ts <= START + AT + 3 for s in down)
+    ups = [s for s in changes(records, InterfaceStatus) if s.is_up]
+    assert len(ups) == len(ports) and all(START + END < s.ts <= START + END + 2 for s in ups)
+    assert len([s for s in changes(records, BgpSession) if s.established]) == len(down)
+    shares = plane_shares(records, inventory, AT + 15, END - 5)
+    assert shares[2] == pytest.approx(0.67 * 0.25 / (1 - 0.33 * 0.25), abs=0.02)  # its servers' traffic moved away
+    assert_shares(records, inventory, END + 20, RUN, {0: 0.25})
+
+
+def test_background_churn_reboots_random_servers_on_every_plane() -> None:
+    fault = Fault("background-churn", at=0, duration=240, magnitude=360)  # ~24 reboots expected
+    inventory, steps, records = run(fault)
+    assert_tick_bounds(steps)
+    status = changes(records, InterfaceStatus)
+    downs = [s for s in status if not s.is_up]
+    by_port = Counter((s.device.split("-tor-")[1], s.port) for s in downs)
+    assert 10 <= len(by_port) <= 45
+    assert all(n % 4 == 0 for n in by_port.values())  # a reboot takes the server's port down on all 4 planes
+    for (rack, port), n in by_port.items():  # each reboot: the server's port on all 4 planes, back after 60-120 s
+        events = sorted((s.ts, s.is_up, s.plane) for s in status if s.device.endswith(rack) and s.port == port)
+        assert {p for _, _, p in events} == {1, 2, 3, 4}
+        first_down = min(t for t, up, _ in events if not up)
+        first_up = min((t for t, up, _ in events if up), default=None)
+        if first_up is not None:
+            assert 60 <= first_up - first_down <= 122
+    sessions = [s for s in changes(records, BgpSession) if not s.established]
+    assert len({s.node for s in sessions}) == len(by_port)
+    assert_shares(records, inventory, 10, RUN, {0: 0.25})  # servers vanish from every plane alike
+    again = flatten(simulate(RUN, [fault])[1])
+    assert [r for r in again if isinstance(r, InterfaceStatus)] == [r for r in records if isinstance(r, InterfaceStatus)]
+    other = flatten(simulate(RUN, [fault], seed=1)[1])
+    assert [r for r in other if isinstance(r, InterfaceStatus)] != [r for r in records if isinstance(r, InterfaceStatus)]
+
+
+def test_background_churn_defaults_to_the_calico_note_rate() -> None:
+    from planewatch.simulator import build_fabric
+
+    inventory = build_fabric()
+    fault = Fault("background-churn", at=0, duration=60).resolve(inventory)
+    assert fault.magnitude == pytest.approx(128 * 0.05 / 24)  # 5 % of servers a day
+    big = build_fabric(racks=200, servers_per_rack=100)
+    assert Fault("background-churn", at=0, duration=60).resolve(big).magnitude * 24 == pytest.approx(1000)
+
+
+def test_overlapping_faults_do_not_revive_what_another_holds_down() -> None:
+    """Plane 3 fails while servers reboot: a server coming back during the outage stays off plane 3."""
+    faults = [Fault("background-churn", at=0, duration=200, magnitude=720), Fault("plane-down", at=30, duration=150, plane=3)]
+    inventory, steps = simulate(340, faults)  # the last reboot (before 200 s) is over by 330 s
+    records = flatten(steps)
+    status = changes(records, InterfaceStatus)
+    revived = [s for s in status if s.plane == 3 and s.is_up and START + 30 < s.ts < START + 180]
+    assert not revived
+    back_elsewhere = [s for s in status if s.plane != 3 and s.is_up and START + 40 < s.ts < START + 180]
+    assert back_elsewhere  # reboots did finish on the other planes meanwhile
+    last: dict[tuple[str, str], bool] = {}
+    for s in status:
+        last[(s.device, s.port)] = s.is_up
+    assert all(last.values())  # everything is back at the end
+
+
+def test_storm_on_one_plane_while_another_is_imbalanced() -> None:
+    faults = [Fault("broadcast-storm", at=AT, duration=FOR, plane=1, magnitude=2000),
+              Fault("ecmp-imbalance", at=AT, duration=FOR, plane=4, magnitude=0.4)]
+    inventory, steps = simulate(RUN, faults)
+    records = flatten(steps)
+    during = broadcast_pps(records, inventory, AT + 15, END - 5)
+    assert during[1] > 2000 and max(during[p] for p in (2, 3, 4)) < 1
+    assert_shares(records, inventory, AT + 15, END - 5, {4: 0.4, 0: 0.2})
+    assert_shares(records, inventory, END + 15, RUN, {0: 0.25})

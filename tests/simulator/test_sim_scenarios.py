@@ -12,8 +12,9 @@ def inventory():
     return build_fabric(racks=2, servers_per_rack=4)
 
 
-def test_registry_names_the_six_kinds_with_descriptions() -> None:
-    assert list(SCENARIOS) == ["plane-down", "broadcast-storm", "mac-leak", "ecmp-imbalance", "bgp-flap", "server-down"]
+def test_registry_names_every_kind_with_a_description() -> None:
+    assert list(SCENARIOS) == ["plane-down", "broadcast-storm", "mac-leak", "ecmp-imbalance", "bgp-flap", "server-down",
+                              "plane-degraded", "background-churn"]
     assert all(str(s) and "\n" not in str(s) for s in SCENARIOS.values())
     assert describe_scenarios().count("\n") == len(SCENARIOS) - 1
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 
 from planewatch.schemas.records import BgpSession, Finding, Record
+from planewatch.simulator import Fault, Simulator, build_fabric
 from planewatch.streams.detector import Detector, StateError, fingerprint
+from planewatch.streams.ensemble import DetectorSet
 from planewatch.streams.plane_failure import PlaneFailureConfig, PlaneFailureDetector
+from planewatch.streams.server_failure import ServerFailureDetector
 
 T0 = 1000.0  # the fault
 T1 = 1200.0  # the repair
@@ -236,3 +239,149 @@ def test_findings_are_ignored_as_input(inventory):
 def test_config_rejects_inverted_thresholds():
     with pytest.raises(ValueError, match="session_fraction_clear"):
         PlaneFailureConfig(session_fraction_raise=0.2, session_fraction_clear=0.5)
+
+
+# -- partial (degraded) failure -------------------------------------------------------------
+
+THIRD = ["s-r1-1", "s-r1-3", "s-r2-2"]  # 3 of 8 servers: 37.5 %
+
+
+def part_of_plane2_fails(fabric, servers=THIRD, at: float = T0) -> list[Record]:
+    return [*fabric.ports(at, "DOWN", planes=[2], servers=servers, step=0.2),
+            *fabric.sessions(at + 2, "Idle", planes=[2], servers=servers, step=1.0)]
+
+
+def part_of_plane2_recovers(fabric, servers=THIRD, at: float = T1) -> list[Record]:
+    return [*fabric.ports(at, "UP", planes=[2], servers=servers),
+            *fabric.sessions(at + 3, "Established", planes=[2], servers=servers)]
+
+
+def degraded_traffic(t: float) -> dict[int, float]:
+    return {1: 1100.0, 2: 700.0, 3: 1100.0, 4: 1100.0} if T0 < t <= T1 else fabric_healthy()
+
+
+def fabric_healthy() -> dict[int, float]:
+    return {p: 1000.0 for p in FAILOVER}
+
+
+def test_part_of_a_plane_failing_is_one_degraded_finding(inventory, fabric):
+    detector = PlaneFailureDetector(inventory)
+    records = [*warm_up(fabric), *part_of_plane2_fails(fabric), *part_of_plane2_recovers(fabric),
+               *fabric.traffic(T0, END, degraded_traffic)]
+    findings = fabric.run(detector, records)
+    assert [(f.kind, f.plane, f.status) for f in findings] == [("plane_degraded", 2, "firing"), ("plane_degraded", 2, "resolved")]
+    fired, resolved = findings
+    assert fired.severity == "warning" and fired.fingerprint == fingerprint("plane_degraded", 2)
+    assert fired.started_at == T0
+    assert T0 + 120 <= fired.ts <= T0 + 120 + 10  # the minimum duration, then the next evaluation
+    ev = fired.evidence
+    assert (ev["servers_down"], ev["servers_total"], ev["server_fraction"]) == (3, 8, 0.375)
+    assert (ev["server_ports_down"], ev["port_fraction"], ev["port_fraction_excess"]) == (3, 0.375, 0.375)
+    assert fired.summary.startswith("plane 2 (green) degraded: 3/8 servers (38%) lost the plane")
+    assert resolved.ended_at == pytest.approx(T1 + 3) and resolved.ts >= T1 + 33
+    assert "no longer degraded" in resolved.summary
+
+
+def test_a_short_partial_outage_does_not_fire(inventory, fabric):
+    detector = PlaneFailureDetector(inventory)
+    records = [*warm_up(fabric), *part_of_plane2_fails(fabric), *part_of_plane2_recovers(fabric, at=T0 + 60),
+               *fabric.traffic(T0, END, fabric.HEALTHY)]
+    assert fabric.run(detector, records) == []
+
+
+def test_a_degraded_plane_that_fails_outright_is_superseded_cleanly(inventory, fabric):
+    detector = PlaneFailureDetector(inventory)
+    records = [*warm_up(fabric), *part_of_plane2_fails(fabric, at=T0 - 200),
+               *plane2_fails(fabric), *plane2_recovers(fabric),
+               *fabric.traffic(T0, END, failover_traffic)]
+    findings = fabric.run(detector, records)
+    assert [(f.kind, f.status) for f in findings] == [
+        ("plane_degraded", "firing"), ("plane_failure", "firing"), ("plane_degraded", "resolved"), ("plane_failure", "resolved")]
+    degraded, failure, superseded, _ = findings
+    assert degraded.started_at == T0 - 200
+    assert failure.ts == superseded.ts == superseded.ended_at
+    assert superseded.evidence["superseded_by"] == "plane_failure"
+    assert "failed outright" in superseded.summary
+
+
+def test_a_whole_plane_failure_raises_no_degraded_finding(inventory, fabric):
+    """The documented choice: the degraded hold (120 s) outlasts how long a full failure takes to show."""
+    detector = PlaneFailureDetector(inventory)
+    findings = fabric.run(detector, full_outage(fabric))
+    assert {f.kind for f in findings} == {"plane_failure"}
+    assert all(not life.firing for life in detector._lives["plane_degraded"])
+
+
+def test_lost_sessions_alone_are_not_a_degraded_plane(inventory, fabric):
+    """A third of plane 2's BGP sessions down, ports up and traffic flowing: a route-reflector matter."""
+    detector = PlaneFailureDetector(inventory)
+    records = [*warm_up(fabric), *fabric.sessions(T0, "Idle", planes=[2], servers=THIRD),
+               *fabric.traffic(T0, END, fabric.HEALTHY)]
+    assert fabric.run(detector, records) == []
+
+
+def test_ports_lost_on_every_plane_are_not_evidence_against_any(inventory, fabric):
+    """Half the servers' links down on every plane (dead servers, BGP not yet noticed): no excess anywhere."""
+    detector = PlaneFailureDetector(inventory)
+    records = [*warm_up(fabric), *fabric.ports(T0, "DOWN", servers=fabric.servers[:4]),
+               *fabric.traffic(T0, END, fabric.HEALTHY)]
+    assert fabric.run(detector, records) == []
+    health = detector.health(2)
+    assert (health.port_fraction, health.port_fraction_everywhere, health.port_excess) == (0.5, 0.5, 0.0)
+
+
+def test_config_rejects_inverted_degraded_band():
+    with pytest.raises(ValueError, match="degraded_fraction_clear"):
+        PlaneFailureConfig(degraded_fraction_raise=0.1, degraded_fraction_clear=0.3)
+
+
+# -- the real simulator, plane and server detectors in one ensemble ------------------------
+
+START = 1_700_000_000.0
+
+
+def simulate(faults: list[Fault], seconds: float, seed: int = 0) -> list[Finding]:
+    inventory = build_fabric()
+    sim = Simulator(inventory, faults, start_ts=START, seed=seed)
+    ensemble = DetectorSet([PlaneFailureDetector(inventory), ServerFailureDetector(inventory)])
+    findings: list[Finding] = []
+    while sim.now < START + seconds:
+        findings += ensemble.feed_all(sim.step())
+    return findings
+
+
+def plane_findings(findings: list[Finding]) -> list[tuple[str, int, str]]:
+    return [(f.kind, f.plane, f.status) for f in findings if f.kind.startswith("plane_")]
+
+
+def test_simulated_plane_degraded_is_one_degraded_finding():
+    findings = simulate([Fault("plane-degraded", at=60, duration=400, plane=2)], 600)
+    assert [(f.kind, f.plane, f.status) for f in findings] == [
+        ("plane_degraded", 2, "firing"), ("plane_degraded", 2, "resolved")]
+    fired = findings[0]
+    assert fired.started_at == pytest.approx(START + 60, abs=1.5)
+    assert fired.evidence["server_fraction"] == pytest.approx(0.33, abs=0.01)
+    assert fired.evidence["port_fraction_excess"] == pytest.approx(0.33, abs=0.01)
+
+
+def test_simulated_plane_down_is_one_failure_and_no_degraded():
+    findings = simulate([Fault("plane-down", at=60, duration=300, plane=2)], 480)
+    assert [(f.kind, f.plane, f.status) for f in findings] == [
+        ("plane_failure", 2, "firing"), ("plane_failure", 2, "resolved")]
+    assert findings[0].ts - findings[0].started_at <= 20.0
+
+
+def test_simulated_plane_down_during_background_churn():
+    """60 reboots an hour over 128 servers; plane 3 fails in the middle. Server failures are expected."""
+    findings = simulate([Fault("background-churn", at=0, duration=900, magnitude=60),
+                         Fault("plane-down", at=300, duration=300, plane=3)], 900)
+    assert plane_findings(findings) == [("plane_failure", 3, "firing"), ("plane_failure", 3, "resolved")]
+    failure = next(f for f in findings if f.kind == "plane_failure")
+    assert failure.started_at == pytest.approx(START + 300, abs=1.5)
+    servers = [f for f in findings if f.kind == "server_failure"]
+    assert len([f for f in servers if f.status == "firing"]) >= 5
+    assert all(f.plane == 0 and f.subject.startswith("r") for f in servers)
+
+
+def test_simulated_healthy_hour_raises_nothing():
+    assert simulate([], 3600) == []
