@@ -112,9 +112,10 @@ class PlaneFailureConfig(msgspec.Struct, frozen=True, kw_only=True):
     degraded_corroboration: float = 0.5
     """Lost sessions count for a degraded plane only when the excess port fraction is at least this
     share of the session fraction (otherwise it is a route-reflector problem, not the plane)."""
-    degraded_min_duration: float = 120.0
+    degraded_min_duration: float = 40.0
     """The degraded condition must hold this long before it fires: longer than a whole-plane failure
-    needs to show (so that one raises ``plane_failure`` alone) and than BGP's 90 s hold timer."""
+    needs to show (2-20 s, so that one raises ``plane_failure`` alone), short enough to meet the
+    60 s detection target, and shorter than ``route_churn``'s raise hold (which it explains)."""
 
     def __post_init__(self) -> None:
         problems = []

@@ -91,8 +91,10 @@ class RouteChurnConfig(msgspec.Struct, frozen=True, kw_only=True):
     """… and this multiple of the median of the other planes' events (churn on every plane alike is not one plane's)."""
     clear_fraction: float = 0.5
     """Churn clears when events or servers fall below this fraction of their thresholds."""
-    raise_hold: float = 30.0
-    """The churn condition must hold this long before ``route_churn`` fires."""
+    raise_hold: float = 50.0
+    """The churn condition must hold this long before ``route_churn`` fires: longer than
+    ``plane_degraded``'s 40 s hold, so a third of a plane's servers losing it at once is
+    reported as a degraded plane (which then explains the churn), not as churn."""
     resolve_hold: float = 60.0
     """A clear condition must hold this long before a finding resolves."""
     flap_transitions: int = 3

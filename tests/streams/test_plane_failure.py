@@ -273,7 +273,8 @@ def test_part_of_a_plane_failing_is_one_degraded_finding(inventory, fabric):
     fired, resolved = findings
     assert fired.severity == "warning" and fired.fingerprint == fingerprint("plane_degraded", 2)
     assert fired.started_at == T0
-    assert T0 + 120 <= fired.ts <= T0 + 120 + 10  # the minimum duration, then the next evaluation
+    hold = PlaneFailureConfig().degraded_min_duration
+    assert T0 + hold <= fired.ts <= T0 + hold + 10  # the minimum duration, then the next evaluation
     ev = fired.evidence
     assert (ev["servers_down"], ev["servers_total"], ev["server_fraction"]) == (3, 8, 0.375)
     assert (ev["server_ports_down"], ev["port_fraction"], ev["port_fraction_excess"]) == (3, 0.375, 0.375)
@@ -284,7 +285,7 @@ def test_part_of_a_plane_failing_is_one_degraded_finding(inventory, fabric):
 
 def test_a_short_partial_outage_does_not_fire(inventory, fabric):
     detector = PlaneFailureDetector(inventory)
-    records = [*warm_up(fabric), *part_of_plane2_fails(fabric), *part_of_plane2_recovers(fabric, at=T0 + 60),
+    records = [*warm_up(fabric), *part_of_plane2_fails(fabric), *part_of_plane2_recovers(fabric, at=T0 + PlaneFailureConfig().degraded_min_duration - 15),
                *fabric.traffic(T0, END, fabric.HEALTHY)]
     assert fabric.run(detector, records) == []
 
@@ -305,7 +306,7 @@ def test_a_degraded_plane_that_fails_outright_is_superseded_cleanly(inventory, f
 
 
 def test_a_whole_plane_failure_raises_no_degraded_finding(inventory, fabric):
-    """The documented choice: the degraded hold (120 s) outlasts how long a full failure takes to show."""
+    """The documented choice: the degraded hold (40 s) outlasts how long a full failure takes to show."""
     detector = PlaneFailureDetector(inventory)
     findings = fabric.run(detector, full_outage(fabric))
     assert {f.kind for f in findings} == {"plane_failure"}
