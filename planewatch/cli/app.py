@@ -6,6 +6,7 @@ from planewatch.cli.inventory import inventory_app
 from planewatch.cli.query import query_app
 from planewatch.bench import bench_app
 from planewatch.cli.collect import collect
+from planewatch.cli.evaluate import evaluate
 from planewatch.cli.fabric_options import EPILOG
 from planewatch.cli.simulate import simulate
 from planewatch.cli.up import up
@@ -19,6 +20,7 @@ app = typer.Typer(
 app.command("up", epilog=EPILOG)(up)
 app.command("simulate", epilog=EPILOG)(simulate)
 app.command("collect")(collect)
+app.command("eval")(evaluate)
 app.add_typer(inventory_app, name="inventory", help="Check a fabric inventory file.")
 app.add_typer(query_app, name="query")
 app.add_typer(bench_app, name="bench", help="Benchmarks that print their figure beside a reference measured in the same run.")

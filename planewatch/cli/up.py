@@ -30,7 +30,8 @@ from planewatch.sources import heartbeat, simulated_source
 from planewatch.status import FabricStatus
 from planewatch.store import EmbeddedStore, StoreInUseError
 from planewatch.streams.inprocess import EmbeddedPipeline, PipelineStats, Producer, from_source
-from planewatch.streams.plane_failure import PlaneFailureDetector
+from planewatch.streams.config import ConfigError, DetectorsConfig
+from planewatch.streams.registry import default_detectors
 
 err = Console(stderr=True)
 
@@ -55,6 +56,7 @@ def up(
     direct: bool = typer.Option(False, "--direct", help="Hand the simulator's records straight to the detectors instead of reading them over gNMI, sFlow and BIRD (fastest; for scenario runs)."),
     planes: int = opt.PLANES, racks: int = opt.RACKS, servers_per_rack: int = opt.SERVERS_PER_RACK, seed: int = opt.SEED,
     sflow_listen: str = collect_cli.SFLOW_LISTEN, bird: Optional[list[str]] = collect_cli.BIRD, no_gnmi: bool = collect_cli.NO_GNMI,
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Detector thresholds YAML ('planewatch eval --show-thresholds' prints every one with its default)."),
 ) -> None:
     """Watch a fabric: live per-plane status, findings as they fire and resolve, everything kept in the store.
 
@@ -73,6 +75,11 @@ def up(
     real = inventory_file is not None and not simulate
     if real and scenario:
         err.print("[red]error:[/red] --scenario injects faults into a simulation; add --simulate (or drop --scenario)")
+        raise typer.Exit(2)
+    try:
+        thresholds = DetectorsConfig.load(config) if config else None
+    except ConfigError as error:
+        err.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2)
     inventory = fabric.inventory()
     faults = fabric.faults(inventory)
@@ -96,7 +103,7 @@ def up(
         protocols = ProtocolFabric(inventory, ScaledClock(start, pace), fabric.simulate_args(), duration=duration)
         producers = [protocols.run]
     try:
-        stats, now = asyncio.run(_watch(inventory, producers, store, faults, protocols, collectors))
+        stats, now = asyncio.run(_watch(inventory, producers, store, faults, protocols, collectors, thresholds))
     except SimulatorError as error:
         err.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1)
@@ -122,7 +129,7 @@ def _log_to(path: Path) -> Path:
 
 async def _watch(
     inventory: Inventory, producers: list[Producer], store: EmbeddedStore, faults: list[Fault],
-    fabric: ProtocolFabric | None, collectors: list[Collector],
+    fabric: ProtocolFabric | None, collectors: list[Collector], thresholds: DetectorsConfig | None,
 ) -> tuple[PipelineStats, float]:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -166,7 +173,7 @@ async def _watch(
 
     pipeline = EmbeddedPipeline(
         producers,
-        [PlaneFailureDetector(inventory)],
+        default_detectors(inventory, thresholds).detectors,
         store,
         on_records=on_records,
         on_finding=on_finding,
