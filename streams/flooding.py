@@ -103,6 +103,11 @@ class FloodingConfig(msgspec.Struct, frozen=True, kw_only=True):
     """…scaled with the fabric: 20,000 servers allow 1,000 pps before raising."""
     unknown_unicast_min_samples: int = 5
     """Samples needed in the window before an unknown-unicast estimate is trusted."""
+    fdb_settle: float = 120.0
+    """After a plane failure (or degraded plane) that ``fdb_unsettled_by`` explains resolves, the plane's
+    MAC tables are being relearned and our view of them (FDB snapshots, every 60 s over gNMI) lags
+    the switches': unknown unicast on that plane is not judged for this long, nor while it is down."""
+    fdb_unsettled_by: tuple[str, ...] = ("plane_failure", "plane_degraded")
     interval: float = 5.0
     """How often (event time) the planes are assessed."""
     window: float = 30.0
@@ -310,6 +315,8 @@ class _PlaneState(msgspec.Struct, kw_only=True):
     lifecycles: dict[str, Lifecycle] = {}
     onsets: dict[str, float] = {}
     rising_from: float | None = None
+    unsettled: list[str] = []
+    settle_until: float | None = None
 
 
 class _State(msgspec.Struct, kw_only=True):
@@ -370,6 +377,8 @@ class FloodingDetector:
         self._flood_sources = [_Top(cfg.max_tracked_macs) for _ in range(n)]
         self._uu_sources = [_Top(cfg.max_tracked_macs) for _ in range(n)]
         self._uu_ports = [_Top(cfg.max_tracked_macs) for _ in range(n)]
+        self._unsettled: list[set[str]] = [set() for _ in range(n)]
+        self._settle_until: list[float | None] = [None] * n
         self._lives: dict[str, list[Lifecycle]] = {kind: [Lifecycle() for _ in range(n)] for kind in _KINDS}
         self._handlers = {
             PortCounters: self._on_port_counters,
@@ -383,6 +392,7 @@ class FloodingDetector:
     def feed(self, record: Record) -> list[Finding]:
         """Apply one record; once per ``interval`` of event time, assess every plane."""
         if isinstance(record, Finding):
+            self._on_finding(record)
             return []
         ts = record.ts
         if self._clock is None or ts > self._clock:
@@ -427,6 +437,8 @@ class FloodingDetector:
                 lifecycles={kind: lives[i] for kind, lives in self._lives.items()},
                 onsets={kind: o[i] for kind, o in self._onset.items() if o[i] is not None},
                 rising_from=self._rising_from[i],
+                unsettled=sorted(self._unsettled[i]),
+                settle_until=self._settle_until[i],
             )
         state = _State(
             clock=self._clock,
@@ -476,6 +488,7 @@ class FloodingDetector:
                 if kind in self._onset:
                     self._onset[kind][i] = onset
             self._rising_from[i] = ps.rising_from
+            self._unsettled[i], self._settle_until[i] = set(ps.unsettled), ps.settle_until
         return self
 
     # -- helpers ---------------------------------------------------------------------
@@ -681,11 +694,27 @@ class FloodingDetector:
             if frame_class in ("broadcast", "multicast"):
                 self._flood_sources[i].add(r.src_mac)
             return
-        if self._fdb_holds(i, r.dst_mac, r.ts):
+        if self._fdb_unsettled(i, r.ts) or self._fdb_holds(i, r.dst_mac, r.ts):
             return
         self._uu[i].add(r.ts, float(r.sampling_rate))
         self._uu_sources[i].add(r.src_mac)
         self._uu_ports[i].add((r.device, r.input_if), float(r.sampling_rate))
+
+    def _on_finding(self, f: Finding) -> None:
+        """A plane going down or coming back: its MAC tables (and our view of them) are in flux."""
+        i = self._index.get(f.plane)
+        if i is None or f.kind not in self.config.fdb_unsettled_by:
+            return
+        if f.status == "firing":
+            self._unsettled[i].add(f.kind)
+        else:
+            self._unsettled[i].discard(f.kind)
+            if not self._unsettled[i]:
+                self._settle_until[i] = f.ts + self.config.fdb_settle
+
+    def _fdb_unsettled(self, i: int, ts: float) -> bool:
+        until = self._settle_until[i]
+        return bool(self._unsettled[i]) or (until is not None and ts < until)
 
     def _fdb_holds(self, i: int, mac: str, ts: float) -> bool:
         """Whether the plane's FDB holds ``mac`` at ``ts``; True (no verdict) while the FDB itself is unknown."""

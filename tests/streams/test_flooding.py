@@ -361,3 +361,4 @@ def test_simulated_broadcast_storm_is_one_finding_on_its_plane():
     assert begin - 10.0 <= fired.started_at <= begin  # the counter interval in which it began
     assert fired.evidence["flood_pps"] > 100 * fired.evidence["threshold_pps"]
     assert resolved.ts > end and resolved.ended_at > end
+
