@@ -126,6 +126,7 @@ class Simulator:
         self._reach = [bytearray(b"\x01" * S) for _ in range(P)]
         self._wsum = [float(P)] * S
         self._storm = [0.0] * P
+        self._storm_began = [0.0] * P  # a storm's first MAC moves happen after it begins, not earlier in its tick
         self._leaked: list[dict[str, int]] = [{} for _ in range(P)]
 
         # -- BGP route accounting (see _poll_bgp) --------------------------------------
@@ -350,6 +351,8 @@ class Simulator:
             self._refresh(i)
 
     def _on_storm(self, t: float, out: list[Record], pi: int, pps: float) -> None:
+        if pps and not self._storm[pi]:
+            self._storm_began[pi] = t
         self._storm[pi] = pps
 
     def _fdb_port_towards(self, pi: int, device_rack: int, device_spine: int, rack: int, local_port: str) -> str:
@@ -414,6 +417,7 @@ class Simulator:
             if not storm:
                 continue
             plane = layout.planes[pi]
+            begin = max(t0, self._storm_began[pi])
             devices = [(r, -1, tor) for r, tor in enumerate(plane.tors)] + [(-1, s, sp) for s, sp in enumerate(plane.spines)]
             for r, s, device in devices:
                 for _ in range(2):
@@ -427,10 +431,10 @@ class Simulator:
                         away = ups[(ups.index(home) + 1) % len(ups)] if home in ups else ups[0]
                     if away == home:
                         continue
-                    ta = rng.uniform(t0, t1)
+                    ta = rng.uniform(begin, t1)
                     tb = min(t1, ta + rng.uniform(0.01, 1.0))
                     mac = plane.server_macs[i]
-                    out.append(FdbChange(ts=ta if ta > t0 else t1, plane=plane.id, device=device, mac=mac, vlan=plane.vlan,
+                    out.append(FdbChange(ts=ta if ta > begin else t1, plane=plane.id, device=device, mac=mac, vlan=plane.vlan,
                                          port=away, change="moved", previous_port=home))
                     out.append(FdbChange(ts=tb if tb > t0 else t1, plane=plane.id, device=device, mac=mac, vlan=plane.vlan,
                                          port=home, change="moved", previous_port=away))
