@@ -237,3 +237,26 @@ def make_finding(
         summary=summary,
         evidence=evidence,
     )
+
+
+def explanation_flipped(explained: list[set[str]], index: dict[int, int], kinds: tuple[str, ...],
+                        finding: Finding) -> tuple[int, bool] | None:
+    """Track which firing findings of other detectors (a plane failure…) explain each plane.
+
+    ``explained[i]`` holds the kinds currently firing on plane index ``i``; ``finding`` fed
+    back by the ensemble updates it. Returns ``(i, explained_now)`` when the plane went from
+    unexplained to explained or back, else ``None``: detectors use it to fall silent while
+    another finding explains their signal and to start a grace period when it ends.
+    """
+    if finding.kind not in kinds:
+        return None
+    i = index.get(finding.plane)
+    if i is None:
+        return None
+    current = explained[i]
+    was = bool(current)
+    if finding.status == Transition.FIRE.value:
+        current.add(finding.kind)
+    else:
+        current.discard(finding.kind)
+    return None if was == bool(current) else (i, bool(current))

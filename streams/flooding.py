@@ -62,6 +62,7 @@ from planewatch.streams.detector import (
     Transition,
     decode_state,
     encode_state,
+    explanation_flipped,
     make_finding,
 )
 
@@ -702,15 +703,9 @@ class FloodingDetector:
 
     def _on_finding(self, f: Finding) -> None:
         """A plane going down or coming back: its MAC tables (and our view of them) are in flux."""
-        i = self._index.get(f.plane)
-        if i is None or f.kind not in self.config.fdb_unsettled_by:
-            return
-        if f.status == "firing":
-            self._unsettled[i].add(f.kind)
-        else:
-            self._unsettled[i].discard(f.kind)
-            if not self._unsettled[i]:
-                self._settle_until[i] = f.ts + self.config.fdb_settle
+        flipped = explanation_flipped(self._unsettled, self._index, self.config.fdb_unsettled_by, f)
+        if flipped is not None and not flipped[1]:
+            self._settle_until[flipped[0]] = f.ts + self.config.fdb_settle
 
     def _fdb_unsettled(self, i: int, ts: float) -> bool:
         until = self._settle_until[i]

@@ -52,6 +52,7 @@ from planewatch.streams.detector import (
     Transition,
     decode_state,
     encode_state,
+    explanation_flipped,
     make_finding,
 )
 
@@ -475,19 +476,10 @@ class ImbalanceDetector:
 
     def _on_finding(self, f: Finding) -> list[Finding]:
         """A plane failure starting or ending changes which planes count in N."""
-        if f.kind not in self.config.explained_by:
+        flipped = explanation_flipped(self._explained, self._index, self.config.explained_by, f)
+        if flipped is None:
             return []
-        i = self._index.get(f.plane)
-        if i is None:
-            return []
-        kinds = self._explained[i]
-        was = bool(kinds)
-        if f.status == Transition.FIRE.value:
-            kinds.add(f.kind)
-        else:
-            kinds.discard(f.kind)
-        if was == bool(kinds):
-            return []
+        i, kinds = flipped
         out: list[Finding] = []
         if kinds:
             self._grace_until[i] = None

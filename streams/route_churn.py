@@ -52,6 +52,7 @@ from planewatch.streams.detector import (
     Transition,
     decode_state,
     encode_state,
+    explanation_flipped,
     make_finding,
 )
 
@@ -573,19 +574,10 @@ class RouteChurnDetector:
         session.routes = None
 
     def _on_finding(self, f: Finding) -> list[Finding]:
-        if f.kind not in self.config.explained_by:
+        flipped = explanation_flipped(self._explained, self._index, self.config.explained_by, f)
+        if flipped is None:
             return []
-        i = self._index.get(f.plane)
-        if i is None:
-            return []
-        kinds = self._explained[i]
-        was = bool(kinds)
-        if f.status == Transition.FIRE.value:
-            kinds.add(f.kind)
-        else:
-            kinds.discard(f.kind)
-        if was == bool(kinds):
-            return []
+        i, kinds = flipped
         if not kinds:
             self._grace_until[i] = f.ts + self.config.failure_grace
             return []
