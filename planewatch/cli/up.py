@@ -37,6 +37,8 @@ err = Console(stderr=True)
 
 PERIODIC = (PortCounters, BgpRouteCounters, SflowCounterSample)
 """Records every device sends on a fixed interval: how far behind the clock they arrive is the lag."""
+REDRAW_EVERY = 0.25
+"""Seconds between redraws of the live view."""
 LAG_WARNING = 30.0
 """Simulated seconds the newest collected record may trail the simulated clock before the user is told."""
 
@@ -147,6 +149,7 @@ async def _watch(
     last_line = [0.0]
 
     newest: dict[type, float] = {}
+    last_draw = [0.0]
     warned = [False]
 
     def on_records(batch: list[Record]) -> None:
@@ -163,7 +166,11 @@ async def _watch(
                     "will come late. Lower --speed or simulate a smaller fabric (--racks, --servers-per-rack).",
                     style="yellow"), soft_wrap=True)
         if interactive:
-            live.update(_status_view(status, faults, _collector_rows(fabric, collectors)))
+            # Collectors publish many small batches; redrawing the whole view for each one kept the
+            # process busy enough to fall 30 s behind the fabric. A person reads 4 frames a second.
+            if time.monotonic() - last_draw[0] >= REDRAW_EVERY:
+                last_draw[0] = time.monotonic()
+                live.update(_status_view(status, faults, _collector_rows(fabric, collectors)))
         elif status.now - last_line[0] >= 60:
             last_line[0] = status.now
             console.print(_status_line(status), soft_wrap=True)
