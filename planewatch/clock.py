@@ -23,6 +23,10 @@ class Clock(Protocol):
         """Wait ``seconds`` of this clock's time."""
         ...
 
+    def real_seconds(self, seconds: float) -> float:
+        """How many real seconds ``seconds`` of this clock's time take."""
+        ...
+
 
 class WallClock:
     """Real time."""
@@ -32,6 +36,9 @@ class WallClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+    def real_seconds(self, seconds: float) -> float:
+        return seconds
 
 
 class ScaledClock:
@@ -54,3 +61,16 @@ class ScaledClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds) / self.speed)
+
+    def real_seconds(self, seconds: float) -> float:
+        return seconds / self.speed
+
+
+async def wait_or_stop(stop: asyncio.Event, real_seconds: float) -> bool:
+    """Wait up to ``real_seconds`` (not at all if <= 0), returning early when ``stop`` is set; True if it was."""
+    if real_seconds > 0 and not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=real_seconds)
+        except asyncio.TimeoutError:
+            pass
+    return stop.is_set()

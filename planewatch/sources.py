@@ -12,7 +12,7 @@ import asyncio
 import time
 from typing import AsyncIterator
 
-from planewatch.clock import Clock
+from planewatch.clock import Clock, wait_or_stop
 from planewatch.collectors import Publish
 from planewatch.schemas import Record, Watermark
 from planewatch.simulator import Simulator
@@ -33,12 +33,7 @@ async def simulated_source(
             await asyncio.sleep(0)
             continue
         due = wall_start + (simulator.now - sim_start) / speed
-        delay = due - time.monotonic()
-        if delay > 0:
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=delay)
-            except asyncio.TimeoutError:
-                pass
+        await wait_or_stop(stop, due - time.monotonic())
 
 
 async def heartbeat(publish: Publish, stop: asyncio.Event, *, clock: Clock, every: float = 5.0,
@@ -49,8 +44,5 @@ async def heartbeat(publish: Publish, stop: asyncio.Event, *, clock: Clock, ever
     lets detectors notice silence and close their windows without waiting for data.
     ``lateness`` bounds how late a collector's records may arrive and still be on time.
     """
-    while not stop.is_set():
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=every / getattr(clock, "speed", 1.0))
-        except asyncio.TimeoutError:
-            await publish([Watermark(ts=clock.now() - lateness, plane=0)])
+    while not await wait_or_stop(stop, clock.real_seconds(every)):
+        await publish([Watermark(ts=clock.now() - lateness, plane=0)])

@@ -13,11 +13,12 @@ import msgspec
 import typer
 from rich.console import Console
 
-from planewatch.clock import WallClock
+from planewatch.clock import WallClock, wait_or_stop
 from planewatch.collectors import Collector
 from planewatch.collectors.fleet import FleetError, FleetOptions, build_collectors, default_bird_sockets, parse_bird_socket
 from planewatch.collectors.health import collector_summary
-from planewatch.inventory import Inventory, InventoryError, load_inventory
+from planewatch.cli.inputs import load_inventory_or_exit, parse_host_port
+from planewatch.inventory import Inventory
 from planewatch.schemas import Record
 
 err = Console(stderr=True)
@@ -33,10 +34,10 @@ def fleet_options(sflow_listen: str, bird: list[str] | None, no_gnmi: bool) -> F
     try:
         listen = None
         if sflow_listen != "off":
-            host, _, port = sflow_listen.rpartition(":")
-            if not host or not port.isdigit():
-                raise FleetError(f"--sflow-listen {sflow_listen!r}: use HOST:PORT (e.g. 0.0.0.0:6343) or 'off'")
-            listen = (host.strip("[]"), int(port))
+            try:
+                listen = parse_host_port(sflow_listen)
+            except ValueError as error:
+                raise FleetError(f"--sflow-listen {error} (or 'off')") from None
         sockets = tuple(parse_bird_socket(b) for b in bird) if bird else default_bird_sockets()
     except FleetError as error:
         err.print(f"[red]error:[/red] {error}")
@@ -49,14 +50,6 @@ def real_collectors(inventory: Inventory, options: FleetOptions) -> list[Collect
         return build_collectors(inventory, options, WallClock())
     except (FleetError, ValueError) as error:
         err.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2)
-
-
-def load_or_exit(path: Path) -> Inventory:
-    try:
-        return load_inventory(path)
-    except InventoryError as error:
-        err.print(f"[red]error:[/red] {error}\n(run: planewatch inventory check {path})")
         raise typer.Exit(2)
 
 
@@ -74,7 +67,7 @@ def collect(
     field), the same contract the bus carries. Collector health goes to stderr. Use
     'planewatch up --inventory FILE' to also detect and store.
     """
-    inventory = load_or_exit(inventory_file)
+    inventory = load_inventory_or_exit(inventory_file)
     collectors = real_collectors(inventory, fleet_options(sflow_listen, bird, no_gnmi))
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     sink = sys.stdout.buffer if str(output) == "-" else output.open("ab")
@@ -105,11 +98,8 @@ async def _collect(collectors: list[Collector], sink, status_every: float) -> No
             await asyncio.to_thread(write, data)
 
     async def report() -> None:
-        while status_every > 0 and not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=status_every)
-            except asyncio.TimeoutError:
-                rows = [{"collector": c.name, **row} for c in collectors for row in c.status()]
-                err.print(collector_summary(rows), soft_wrap=True)
+        while status_every > 0 and not await wait_or_stop(stop, status_every):
+            rows = [{"collector": c.name, **row} for c in collectors for row in c.status()]
+            err.print(collector_summary(rows), soft_wrap=True)
 
     await asyncio.gather(*(c.run(publish, stop) for c in collectors), report())

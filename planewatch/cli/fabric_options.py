@@ -11,7 +11,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from planewatch.inventory import Inventory, InventoryError, load_inventory
+from planewatch.cli.inputs import load_inventory_or_exit
+from planewatch.inventory import Inventory
 from planewatch.simulator import SCENARIOS, Fault, build_fabric
 
 err = Console(stderr=True)
@@ -49,11 +50,7 @@ class FabricOptions:
         """The fabric to simulate: the inventory file's, or a generated one; exits 2 with every problem."""
         if self.inventory_file is None:
             return build_fabric(planes=self.planes, racks=self.racks, servers_per_rack=self.servers_per_rack, seed=self.seed)
-        try:
-            return load_inventory(self.inventory_file)
-        except InventoryError as error:
-            err.print(f"[red]error:[/red] {error}\n(run: planewatch inventory check {self.inventory_file})")
-            raise typer.Exit(2)
+        return load_inventory_or_exit(self.inventory_file)
 
     def faults(self, inventory: Inventory) -> list[Fault]:
         """The requested fault, checked against the fabric; exits 2 saying what to fix."""

@@ -14,18 +14,12 @@ from rich.console import Console
 
 from planewatch.cli import fabric_options as opt
 from planewatch.cli.fabric_options import FabricOptions, parse_speed
+from planewatch.cli.inputs import parse_host_port
 from planewatch.clock import ScaledClock
 from planewatch.simulator import Simulator
 from planewatch.simulator.serve import HANDSHAKE, serve_fabric
 
 err = Console(stderr=True)
-
-
-def _host_port(value: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise typer.BadParameter(f"{value!r}: use HOST:PORT, e.g. 127.0.0.1:6343")
-    return host.strip("[]"), int(port)
 
 
 def simulate(
@@ -50,6 +44,10 @@ def simulate(
     'planewatch up' runs this in a child process and watches it through its collectors.
     """
     pace = parse_speed(speed)
+    try:
+        target = parse_host_port(sflow_target)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--sflow-target") from None
     if pace is None:
         raise typer.BadParameter("a served fabric runs in time; give a number", param_hint="--speed")
     fabric = FabricOptions(inventory_file, planes, racks, servers_per_rack, seed, scenario, at, lasting, plane, server, magnitude)
@@ -62,7 +60,7 @@ def simulate(
     if not quiet:
         err.print(f"serving {len(inventory.switches)} switches and {len(inventory.servers)} servers; "
                   f"endpoints in {workdir / HANDSHAKE} once ready; Ctrl-C stops")
-    asyncio.run(_serve(simulator, clock, workdir, _host_port(sflow_target), duration))
+    asyncio.run(_serve(simulator, clock, workdir, target, duration))
 
 
 async def _serve(simulator: Simulator, clock: ScaledClock, workdir: Path, target: tuple[str, int],

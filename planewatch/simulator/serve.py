@@ -16,7 +16,7 @@ import logging
 import os
 from pathlib import Path
 
-from planewatch.clock import ScaledClock
+from planewatch.clock import ScaledClock, wait_or_stop
 from planewatch.simulator.engine import Simulator
 from planewatch.simulator.speakers.bird import BirdSpeaker
 from planewatch.simulator.speakers.gnmi import GnmiSpeaker, write_throwaway_pki
@@ -75,7 +75,7 @@ async def serve_fabric(simulator: Simulator, clock: ScaledClock, workdir: Path, 
         while not stop.is_set():
             if duration is not None and simulator.now - start >= duration:
                 break
-            await _sleep_or_stop(clock, simulator.now + simulator.tick - clock.now(), stop)
+            await wait_or_stop(stop, clock.real_seconds(simulator.now + simulator.tick - clock.now()))
             records = await asyncio.to_thread(simulator.step)
             gnmi.update(records)
             sflow.send(records)
@@ -86,11 +86,3 @@ async def serve_fabric(simulator: Simulator, clock: ScaledClock, workdir: Path, 
         sflow.close()
         (workdir / HANDSHAKE).unlink(missing_ok=True)
 
-
-async def _sleep_or_stop(clock: ScaledClock, seconds: float, stop: asyncio.Event) -> None:
-    if seconds <= 0:
-        return
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds / clock.speed)
-    except asyncio.TimeoutError:
-        pass
