@@ -1,0 +1,1 @@
+"""Real services the distributed-mode tests start and stop themselves (Kafka, ClickHouse server, …)."""
