@@ -31,6 +31,8 @@ def check_identifier(name: str, what: str = "identifier") -> str:
 def create_table_sql(record_cls: type[Record], database: str) -> str:
     """The ``CREATE TABLE IF NOT EXISTS`` statement for a stored record class.
 
+    ``ReplacingMergeTree`` on the record's identity (``ORDER_BY``): a row written twice
+    (a batch replayed after a crash) is merged away, and ``FINAL`` reads never see it.
     Daily partitions on event time let the TTL drop whole parts (``ttl_only_drop_parts``)
     instead of rewriting them; ``index_granularity`` keeps ClickHouse's default (8192).
     ``database`` may be the literal ``{database}`` placeholder used in migration files.
@@ -55,7 +57,7 @@ def create_table_sql(record_cls: type[Record], database: str) -> str:
     body = ",\n".join(lines)
     return (
         f"CREATE TABLE IF NOT EXISTS {database}.{table}\n(\n{body}\n)\n"
-        "ENGINE = MergeTree\n"
+        "ENGINE = ReplacingMergeTree\n"
         "PARTITION BY toDate(ts)\n"
         f"ORDER BY ({', '.join(record_cls.ORDER_BY)})\n"
         f"TTL toDateTime(ts) + INTERVAL {int(record_cls.TTL_DAYS)} DAY\n"

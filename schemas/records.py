@@ -6,6 +6,14 @@ Conventions every record follows:
   says the thing happened or was measured, not when planewatch received it.
 * ``plane`` is the plane id from the inventory (1..N); 0 means "not mapped to a plane"
   (e.g. a device missing from the inventory) so nothing is silently discarded.
+* ``fabric`` names the fabric (pod) the record comes from: the inventory's ``fabric``.
+  Collectors leave it empty; the transport that knows the fabric (the Kafka publisher's
+  key, the embedded pipeline) stamps it with :func:`with_fabric`, so one ClickHouse
+  can hold several pods without their planes and switch names colliding.
+* ``ORDER_BY`` is the record's **identity**: two rows with equal ORDER BY columns are the
+  same observation. Tables are ``ReplacingMergeTree`` on it, so a batch replayed after a
+  crash (at-least-once delivery) leaves no duplicate rows once merged, and reads with
+  ``FINAL`` never see one.
 * Counters are what the device reports (cumulative); rates are the detectors' business.
   ``None`` means the device does not know that counter (sFlow's all-ones "unknown").
 * Each class carries ``VERSION`` (bumped on any incompatible change; it is part of the
@@ -14,7 +22,7 @@ Conventions every record follows:
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Iterable, TypeVar
 
 import msgspec
 
@@ -36,18 +44,19 @@ class Record(msgspec.Struct, frozen=True, kw_only=True, tag_field="record"):
 
     VERSION: ClassVar[int] = 1
     TABLE: ClassVar[str | None] = None
-    ORDER_BY: ClassVar[tuple[str, ...]] = ("plane", "ts")
+    ORDER_BY: ClassVar[tuple[str, ...]] = ("fabric", "plane", "ts")
     TTL_DAYS: ClassVar[int] = 30
 
     ts: Timestamp
     plane: PlaneId
+    fabric: Name = ""
 
 
 class PortCounters(Record, frozen=True, kw_only=True, tag="port_counters"):
     """OpenConfig ``/interfaces/interface/state/counters`` of one switch port (gNMI SAMPLE)."""
 
     TABLE = "port_counters"
-    ORDER_BY = ("plane", "device", "port", "ts")
+    ORDER_BY = ("fabric", "plane", "device", "port", "ts")
     TTL_DAYS = 30
 
     device: Name
@@ -70,7 +79,7 @@ class InterfaceStatus(Record, frozen=True, kw_only=True, tag="interface_status")
     """Oper-status of one switch port (gNMI ON_CHANGE): OpenConfig ``UP``, ``DOWN``, ``LOWER_LAYER_DOWN`` …"""
 
     TABLE = "interface_status"
-    ORDER_BY = ("plane", "device", "port", "ts")
+    ORDER_BY = ("fabric", "plane", "device", "port", "ts", "oper_status")
     TTL_DAYS = 180
 
     device: Name
@@ -86,7 +95,7 @@ class FdbSnapshot(Record, frozen=True, kw_only=True, tag="fdb_snapshot"):
     """A whole MAC table of one switch at one time (parallel arrays: entry i is macs[i], vlans[i], ports[i])."""
 
     TABLE = "fdb_snapshots"
-    ORDER_BY = ("plane", "device", "ts")
+    ORDER_BY = ("fabric", "plane", "device", "ts")
     TTL_DAYS = 14
 
     device: Name
@@ -99,7 +108,7 @@ class FdbChange(Record, frozen=True, kw_only=True, tag="fdb_change"):
     """One MAC-table change on one switch: ``learned``, ``moved`` (with the previous port) or ``aged``."""
 
     TABLE = "fdb_changes"
-    ORDER_BY = ("plane", "device", "mac", "ts")
+    ORDER_BY = ("fabric", "plane", "device", "mac", "ts", "change")
     TTL_DAYS = 90
 
     device: Name
@@ -114,7 +123,7 @@ class SflowCounterSample(Record, frozen=True, kw_only=True, tag="sflow_counters"
     """sFlow v5 generic (and, when present, ethernet) interface counters of one agent's interface."""
 
     TABLE = "sflow_counters"
-    ORDER_BY = ("plane", "device", "if_index", "ts")
+    ORDER_BY = ("fabric", "plane", "device", "if_index", "ts", "sequence")
     TTL_DAYS = 30
 
     agent: Name
@@ -141,7 +150,7 @@ class SflowFlowSample(Record, frozen=True, kw_only=True, tag="sflow_flow"):
     """L2 summary of one sampled frame: who sent it to whom, and whether it floods."""
 
     TABLE = "sflow_flows"
-    ORDER_BY = ("plane", "device", "ts")
+    ORDER_BY = ("fabric", "plane", "device", "ts", "sequence", "input_if", "output_if", "src_mac", "dst_mac")
     TTL_DAYS = 7
 
     agent: Name
@@ -163,7 +172,7 @@ class BgpSession(Record, frozen=True, kw_only=True, tag="bgp_session"):
     """A BGP session's state as BIRD reports it; ``ts`` is BIRD's own time of the last transition."""
 
     TABLE = "bgp_sessions"
-    ORDER_BY = ("plane", "node", "peer_ip", "ts")
+    ORDER_BY = ("fabric", "plane", "node", "peer_ip", "ts", "state")
     TTL_DAYS = 365
 
     node: Name
@@ -184,7 +193,7 @@ class BgpRouteCounters(Record, frozen=True, kw_only=True, tag="bgp_route_counter
     """One poll of a session's route counts and the update/withdraw deltas since the previous poll."""
 
     TABLE = "bgp_route_counters"
-    ORDER_BY = ("plane", "node", "peer_ip", "ts")
+    ORDER_BY = ("fabric", "plane", "node", "peer_ip", "ts")
     TTL_DAYS = 90
 
     node: Name
@@ -207,7 +216,7 @@ class Finding(Record, frozen=True, kw_only=True, tag="finding"):
     """
 
     TABLE = "findings"
-    ORDER_BY = ("plane", "kind", "fingerprint", "ts")
+    ORDER_BY = ("fabric", "plane", "kind", "fingerprint", "ts", "status")
     TTL_DAYS = 730
 
     fingerprint: Annotated[str, Column("String")]
@@ -224,6 +233,14 @@ class Finding(Record, frozen=True, kw_only=True, tag="finding"):
 
 class Watermark(Record, frozen=True, kw_only=True, tag="watermark"):
     """Control record: event time has reached ``ts`` (lets detectors notice silence). Not stored."""
+
+
+R = TypeVar("R", bound=Record)
+
+
+def with_fabric(records: Iterable[R], fabric: str) -> list[R]:
+    """The records stamped with their fabric (those already stamped keep theirs)."""
+    return [r if r.fabric or not fabric else msgspec.structs.replace(r, fabric=fabric) for r in records]
 
 
 STORED_RECORDS: tuple[type[Record], ...] = (

@@ -16,6 +16,7 @@ from typing import AsyncIterator, Awaitable, Callable, Protocol, Sequence
 
 from planewatch.bus import InProcessBus, Subscription
 from planewatch.schemas import Finding, Record
+from planewatch.schemas.records import with_fabric
 from planewatch.streams.ensemble import DetectorSet
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ class EmbeddedPipeline:
         batch_rows: int = 50_000,
         flush_interval: float = 1.0,
         write_retries: int = 5,
+        fabric: str = "",
     ):
         self.producers = list(producers)
         self.detectors = DetectorSet(detectors)
@@ -119,6 +121,7 @@ class EmbeddedPipeline:
         self.writer = StoreWriter(store, self.stats, batch_rows, flush_interval, write_retries)
         self.on_records = on_records
         self.on_finding = on_finding
+        self.fabric = fabric
         self._detect_sub = self.bus.subscribe("detectors")
         self._store_sub = self.bus.subscribe("store")
 
@@ -148,7 +151,7 @@ class EmbeddedPipeline:
 
     async def _publish(self, records: Sequence[Record]) -> None:
         self.stats.records_in += len(records)
-        await self.bus.publish(records)
+        await self.bus.publish(with_fabric(records, self.fabric))
 
     async def _stop_when_a_consumer_dies(self, consumers: list[asyncio.Task[None]], stop: asyncio.Event) -> None:
         """A consumer only returns early by failing: stop the producers and unblock any waiting publish."""
@@ -160,7 +163,7 @@ class EmbeddedPipeline:
 
     async def _detect(self, subscription: Subscription) -> None:
         async for batch in subscription.batches():
-            findings = self.detectors.feed_all(batch)
+            findings = with_fabric(self.detectors.feed_all(batch), self.fabric)
             if findings:
                 self.stats.findings += len(findings)
                 self.writer.add(findings)

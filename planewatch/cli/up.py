@@ -184,6 +184,7 @@ async def _watch(
         store,
         on_records=on_records,
         on_finding=on_finding,
+        fabric=inventory.fabric,
     )
     with Live(_status_view(status, faults, _collector_rows(fabric, collectors)), console=console, auto_refresh=interactive,
               refresh_per_second=4, transient=False) if interactive else _NoLive() as live:

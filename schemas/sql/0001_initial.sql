@@ -9,6 +9,7 @@ CREATE TABLE IF NOT EXISTS {database}.port_counters
 (
     ts DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
     plane UInt8,
+    fabric LowCardinality(String),
     device LowCardinality(String),
     port LowCardinality(String),
     in_octets UInt64 CODEC(T64, ZSTD(1)),
@@ -24,9 +25,9 @@ CREATE TABLE IF NOT EXISTS {database}.port_counters
     in_errors Nullable(UInt64),
     out_errors Nullable(UInt64)
 )
-ENGINE = MergeTree
+ENGINE = ReplacingMergeTree
 PARTITION BY toDate(ts)
-ORDER BY (plane, device, port, ts)
+ORDER BY (fabric, plane, device, port, ts)
 TTL toDateTime(ts) + INTERVAL 30 DAY
 SETTINGS ttl_only_drop_parts = 1;
 
@@ -35,13 +36,14 @@ CREATE TABLE IF NOT EXISTS {database}.interface_status
 (
     ts DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
     plane UInt8,
+    fabric LowCardinality(String),
     device LowCardinality(String),
     port LowCardinality(String),
     oper_status LowCardinality(String)
 )
-ENGINE = MergeTree
+ENGINE = ReplacingMergeTree
 PARTITION BY toDate(ts)
-ORDER BY (plane, device, port, ts)
+ORDER BY (fabric, plane, device, port, ts, oper_status)
 TTL toDateTime(ts) + INTERVAL 180 DAY
 SETTINGS ttl_only_drop_parts = 1;
 
@@ -50,14 +52,15 @@ CREATE TABLE IF NOT EXISTS {database}.fdb_snapshots
 (
     ts DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
     plane UInt8,
+    fabric LowCardinality(String),
     device LowCardinality(String),
     macs Array(String) CODEC(ZSTD(3)),
     vlans Array(UInt16) CODEC(ZSTD(3)),
     ports Array(LowCardinality(String)) CODEC(ZSTD(3))
 )
-ENGINE = MergeTree
+ENGINE = ReplacingMergeTree
 PARTITION BY toDate(ts)
-ORDER BY (plane, device, ts)
+ORDER BY (fabric, plane, device, ts)
 TTL toDateTime(ts) + INTERVAL 14 DAY
 SETTINGS ttl_only_drop_parts = 1;
 
@@ -66,6 +69,7 @@ CREATE TABLE IF NOT EXISTS {database}.fdb_changes
 (
     ts DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
     plane UInt8,
+    fabric LowCardinality(String),
     device LowCardinality(String),
     mac String,
     vlan UInt16,
@@ -73,9 +77,9 @@ CREATE TABLE IF NOT EXISTS {database}.fdb_changes
     change LowCardinality(String),
     previous_port Nullable(String)
 )
-ENGINE = MergeTree
+ENGINE = ReplacingMergeTree
 PARTITION BY toDate(ts)
-ORDER BY (plane, device, mac, ts)
+ORDER BY (fabric, plane, device, mac, ts, change)
 TTL toDateTime(ts) + INTERVAL 90 DAY
 SETTINGS ttl_only_drop_parts = 1;
 
@@ -84,6 +88,7 @@ CREATE TABLE IF NOT EXISTS {database}.sflow_counters
 (
     ts DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
     plane UInt8,
+    fabric LowCardinality(String),
     agent LowCardinality(String),
     device LowCardinality(String),
     sequence UInt32 CODEC(T64, ZSTD(1)),
@@ -103,9 +108,9 @@ CREATE TABLE IF NOT EXISTS {database}.sflow_counters
     out_discards Nullable(UInt64),
     out_errors Nullable(UInt64)
 )
-ENGINE = MergeTree
+ENGINE = ReplacingMergeTree
 PARTITION BY toDate(ts)
-ORDER BY (plane, device, if_index, ts)
+ORDER BY (fabric, plane, device, if_index, ts, sequence)
 TTL toDateTime(ts) + INTERVAL 30 DAY
 SETTINGS ttl_only_drop_parts = 1;
 
@@ -114,6 +119,7 @@ CREATE TABLE IF NOT EXISTS {database}.sflow_flows
 (
     ts DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
     plane UInt8,
+    fabric LowCardinality(String),
     agent LowCardinality(String),
     device LowCardinality(String),
     sequence UInt32 CODEC(T64, ZSTD(1)),
@@ -127,9 +133,9 @@ CREATE TABLE IF NOT EXISTS {database}.sflow_flows
     frame_class LowCardinality(String),
     frame_length UInt32 CODEC(T64, ZSTD(1))
 )
-ENGINE = MergeTree
+ENGINE = ReplacingMergeTree
 PARTITION BY toDate(ts)
-ORDER BY (plane, device, ts)
+ORDER BY (fabric, plane, device, ts, sequence, input_if, output_if, src_mac, dst_mac)
 TTL toDateTime(ts) + INTERVAL 7 DAY
 SETTINGS ttl_only_drop_parts = 1;
 
@@ -138,15 +144,16 @@ CREATE TABLE IF NOT EXISTS {database}.bgp_sessions
 (
     ts DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
     plane UInt8,
+    fabric LowCardinality(String),
     node LowCardinality(String),
     protocol LowCardinality(String),
     peer_ip String,
     state LowCardinality(String),
     info String CODEC(ZSTD(1))
 )
-ENGINE = MergeTree
+ENGINE = ReplacingMergeTree
 PARTITION BY toDate(ts)
-ORDER BY (plane, node, peer_ip, ts)
+ORDER BY (fabric, plane, node, peer_ip, ts, state)
 TTL toDateTime(ts) + INTERVAL 365 DAY
 SETTINGS ttl_only_drop_parts = 1;
 
@@ -155,6 +162,7 @@ CREATE TABLE IF NOT EXISTS {database}.bgp_route_counters
 (
     ts DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
     plane UInt8,
+    fabric LowCardinality(String),
     node LowCardinality(String),
     protocol LowCardinality(String),
     peer_ip String,
@@ -165,9 +173,9 @@ CREATE TABLE IF NOT EXISTS {database}.bgp_route_counters
     export_updates UInt32 CODEC(T64, ZSTD(1)),
     export_withdraws UInt32 CODEC(T64, ZSTD(1))
 )
-ENGINE = MergeTree
+ENGINE = ReplacingMergeTree
 PARTITION BY toDate(ts)
-ORDER BY (plane, node, peer_ip, ts)
+ORDER BY (fabric, plane, node, peer_ip, ts)
 TTL toDateTime(ts) + INTERVAL 90 DAY
 SETTINGS ttl_only_drop_parts = 1;
 
@@ -176,6 +184,7 @@ CREATE TABLE IF NOT EXISTS {database}.findings
 (
     ts DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
     plane UInt8,
+    fabric LowCardinality(String),
     fingerprint String,
     kind LowCardinality(String),
     subject LowCardinality(String),
@@ -186,8 +195,8 @@ CREATE TABLE IF NOT EXISTS {database}.findings
     summary String CODEC(ZSTD(1)),
     evidence String CODEC(ZSTD(3))
 )
-ENGINE = MergeTree
+ENGINE = ReplacingMergeTree
 PARTITION BY toDate(ts)
-ORDER BY (plane, kind, fingerprint, ts)
+ORDER BY (fabric, plane, kind, fingerprint, ts, status)
 TTL toDateTime(ts) + INTERVAL 730 DAY
 SETTINGS ttl_only_drop_parts = 1;

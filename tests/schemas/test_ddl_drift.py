@@ -37,7 +37,7 @@ class PortCountersWithExtra(PortCounters, frozen=True, kw_only=True, tag="port_c
 
 def test_added_field_is_drift(chdb_store: EmbeddedStore) -> None:
     problems = column_drift(PortCountersWithExtra, table_columns(chdb_store, "port_counters"))
-    assert problems == ["column 17: record has in_pause_frames UInt64, table has nothing"]
+    assert problems == ["column 18: record has in_pause_frames UInt64, table has nothing"]
 
 
 def test_changed_type_codec_and_order_are_drift() -> None:
@@ -50,7 +50,7 @@ def test_changed_type_codec_and_order_are_drift() -> None:
     swapped = [good[1], good[0], *good[2:]]
     assert len(column_drift(PortCounters, swapped)) == 2
     assert column_drift(PortCounters, good + [("surplus", "UInt8", "")]) == [
-        "column 17: table has surplus UInt8, record has nothing"
+        "column 18: table has surplus UInt8, record has nothing"
     ]
 
 
@@ -63,7 +63,8 @@ def _expected(record_cls: type) -> list[tuple[str, str, str]]:
 def test_create_table_sql_shape() -> None:
     sql = create_table_sql(PortCounters, "planewatch")
     assert sql.startswith("CREATE TABLE IF NOT EXISTS planewatch.port_counters\n(\n    ts DateTime64(3, 'UTC') CODEC(")
-    assert "ORDER BY (plane, device, port, ts)" in sql
+    assert "ENGINE = ReplacingMergeTree\n" in sql
+    assert "ORDER BY (fabric, plane, device, port, ts)" in sql
     assert "TTL toDateTime(ts) + INTERVAL 30 DAY" in sql
     with pytest.raises(ValueError, match="control record"):
         create_table_sql(Watermark, "planewatch")
