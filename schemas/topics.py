@@ -53,6 +53,12 @@ WATERMARK_TOPIC = RECORD_TOPICS[Watermark]
 INPUT_TOPICS: tuple[str, ...] = tuple(name for cls, name in RECORD_TOPICS.items() if cls is not Finding)
 """What the stream workers consume: everything collectors publish (findings are their output)."""
 
+APP_ID = "planewatch"
+"""Faust application id: the consumer group of the stream workers and the prefix of their internal topics."""
+STATE_TABLE = "detector-state"
+STATE_CHANGELOG_TOPIC = f"{APP_ID}-{STATE_TABLE}-changelog"
+"""Where the workers' detector checkpoints live (compacted; one partition per input partition)."""
+
 _DAY_MS = 24 * 3600 * 1000
 
 

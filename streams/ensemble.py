@@ -19,8 +19,16 @@ from planewatch.streams.detector import Detector
 class DetectorSet:
     """A fixed list of detectors behaving as one ``feed(record) -> findings``."""
 
-    def __init__(self, detectors: Iterable[Detector]):
+    def __init__(self, detectors: Iterable[Detector], names: Sequence[str] | None = None):
         self.detectors: list[Detector] = list(detectors)
+        self.names: list[str] | None = list(names) if names is not None else None
+        """Registry names of the detectors, when built from the registry (needed to snapshot)."""
+
+    def snapshot(self) -> dict[str, bytes]:
+        """``{detector name: state}`` of every detector, for :func:`~planewatch.streams.registry.restore_detectors`."""
+        if self.names is None:
+            raise ValueError("a DetectorSet needs its detectors' registry names to be snapshot")
+        return {name: detector.snapshot() for name, detector in zip(self.names, self.detectors)}
 
     def feed(self, record: Record) -> list[Finding]:
         findings: list[Finding] = []

@@ -200,4 +200,32 @@ def default_detectors(
     (scaled to ``inventory`` where the config Struct offers ``for_inventory``).
     """
     names = available_detectors() if only is None else list(only)
-    return DetectorSet(build_detector(name, inventory, config) for name in names)
+    return DetectorSet((build_detector(name, inventory, config) for name in names), names)
+
+
+def restore_detectors(
+    inventory: Inventory, config: DetectorsConfig | None, states: typing.Mapping[str, bytes]
+) -> DetectorSet:
+    """The :class:`DetectorSet` a :meth:`DetectorSet.snapshot` was taken of, continuing where it stopped.
+
+    A detector this build has but the snapshot lacks (added since) starts fresh; a state
+    of a detector this build lacks is an error, not silently dropped.
+    """
+    if config is None:
+        from planewatch.streams.config import DetectorsConfig
+
+        config = DetectorsConfig()
+    unknown = sorted(set(states) - set(available_detectors()))
+    if unknown:
+        raise LookupError(f"the saved state has detectors this build lacks: {', '.join(unknown)}")
+    names = available_detectors()
+    detectors = []
+    for name in names:
+        if name not in states:
+            detectors.append(build_detector(name, inventory, config))
+            continue
+        info = detector_info(name)
+        assert info.cls is not None
+        settings = config.for_detector(name, inventory)
+        detectors.append(info.cls.restore(inventory, settings, states[name]))
+    return DetectorSet(detectors, names)

@@ -174,7 +174,7 @@ def build_fabric(
         for n in range(1, servers_per_rack + 1)
     ]
     document = InventoryFile(
-        fabric=f"sim-{planes}x{racks}x{servers_per_rack}",
+        fabric=f"sim-{planes}x{racks}x{servers_per_rack}" + (f"-s{seed}" if seed else ""),
         planes=plane_models,
         switches=switches,
         route_reflectors=reflectors,
