@@ -33,3 +33,6 @@ def chdb_store(chdb_path: Path) -> Iterator[EmbeddedStore]:
 
 
 from tooling import require_tool  # noqa: E402,F401  (re-exported for tests that take it from here)
+# Real services, started once per pytest run on loopback and stopped by PID (tests/services/).
+from services.clickhouse import clickhouse_database, clickhouse_server  # noqa: E402,F401
+from services.kafka import kafka_broker  # noqa: E402,F401
