@@ -7,8 +7,10 @@ from planewatch.cli.query import query_app
 from planewatch.bench import bench_app
 from planewatch.cli.collect import collect
 from planewatch.cli.evaluate import evaluate
+from planewatch.cli.init import init
 from planewatch.cli.fabric_options import EPILOG
 from planewatch.cli.simulate import simulate
+from planewatch.cli.stream import stream
 from planewatch.cli.up import up
 
 app = typer.Typer(
@@ -21,6 +23,8 @@ app.command("up", epilog=EPILOG)(up)
 app.command("simulate", epilog=EPILOG)(simulate)
 app.command("collect")(collect)
 app.command("eval")(evaluate)
+app.command("init")(init)
+app.command("stream")(stream)
 app.add_typer(inventory_app, name="inventory", help="Check a fabric inventory file.")
 app.add_typer(query_app, name="query")
 app.add_typer(bench_app, name="bench", help="Benchmarks that print their figure beside a reference measured in the same run.")

@@ -18,7 +18,7 @@ from planewatch.clock import WallClock, wait_or_stop
 from planewatch.collectors import Collector
 from planewatch.collectors.fleet import FleetError, FleetOptions, build_collectors, default_bird_sockets, parse_bird_socket
 from planewatch.collectors.health import collector_summary
-from planewatch.cli.inputs import load_inventory_or_exit, parse_host_port
+from planewatch.cli.inputs import kafka_settings_or_exit, load_inventory_or_exit, parse_host_port
 from planewatch.inventory import Inventory
 from planewatch.kafka import KafkaPublisher, KafkaSettings
 from planewatch.schemas import Record
@@ -64,15 +64,6 @@ def real_collectors(inventory: Inventory, options: FleetOptions) -> list[Collect
         return build_collectors(inventory, options, WallClock())
     except (FleetError, ValueError) as error:
         err.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2)
-
-
-def kafka_settings_or_exit(bootstrap: str) -> KafkaSettings:
-    """``--kafka`` and the PLANEWATCH_KAFKA_* environment -> :class:`KafkaSettings`; exits 2 saying what to fix."""
-    try:
-        return KafkaSettings.from_env(bootstrap)
-    except ValueError as error:
-        err.print(f"[red]error:[/red] --kafka: {escape(str(error))}", highlight=False)
         raise typer.Exit(2)
 
 

@@ -43,7 +43,7 @@ CLI_CONTRACT: dict[str, frozenset[str]] = {
     "init": frozenset({"--kafka", "--clickhouse", "--database", "--partitions", "--replication-factor", "--cluster"}),
     "collect": frozenset({"--inventory", "--kafka", "--no-gnmi", "--sflow-listen", "--bird"}),
     "stream": frozenset({"--kafka", "--clickhouse", "--inventory", "--database", "--config", "--workdir",
-                         "--web-port", "--alertmanager"}),
+                         "--web-port", "--web-bind", "--alertmanager"}),
 }
 """The planewatch subcommands and options deploy/ runs: the files may use nothing else,
 and the CLI must offer all of it (test_cli_offers_every_option_the_deploy_files_use)."""

@@ -1,0 +1,123 @@
+"""``planewatch init``'s Kafka half: create the topics planewatch needs, idempotently.
+
+Every record topic, the findings topic and the workers' state changelog get the same
+partition count, because records of one fabric must sit on the same partition number of
+every topic (see :mod:`planewatch.schemas.topics`) and Faust requires a table's
+changelog to have as many partitions as its source topics. An existing topic with a
+different partition count is reported, never changed: adding partitions would move
+fabrics to other partitions and split their history between workers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+
+from planewatch.kafka.settings import KafkaSettings
+from planewatch.schemas.topics import STATE_CHANGELOG_TOPIC, TopicSpec, topic_specs
+
+
+class TopicLayoutError(RuntimeError):
+    """Existing topics do not have the layout planewatch needs; the message says which and how to fix it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TopicPlan:
+    """One topic as ``planewatch init`` wants it."""
+
+    name: str
+    configs: dict[str, str]
+
+
+def planned_topics(retention_hours: float = 24.0) -> list[TopicPlan]:
+    """Record and findings topics (time retention) and the state changelog (compacted)."""
+    plans = [TopicPlan(spec.name, _configs(spec)) for spec in topic_specs(retention_hours)]
+    plans.append(TopicPlan(STATE_CHANGELOG_TOPIC, {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}))
+    return plans
+
+
+def _configs(spec: TopicSpec) -> dict[str, str]:
+    if spec.compacted:
+        return {"cleanup.policy": "compact"}
+    return {"cleanup.policy": "delete", "retention.ms": str(spec.retention_ms)}
+
+
+def ensure_topics(settings: KafkaSettings, *, partitions: int, replication_factor: int,
+                  retention_hours: float = 24.0, timeout_s: float = 30.0) -> list[str]:
+    """Create missing topics and set drifted configs; return what was done (empty: nothing needed)."""
+    if partitions < 1:
+        raise ValueError("--partitions must be at least 1")
+    plans = planned_topics(retention_hours)
+    admin = KafkaAdminClient(**settings.client_config(), request_timeout_ms=int(timeout_s * 1000))
+    try:
+        existing = set(admin.list_topics())
+        actions: list[str] = []
+        missing = [p for p in plans if p.name not in existing]
+        if missing:
+            result = admin.create_topics(
+                [NewTopic(p.name, partitions, replication_factor, topic_configs=p.configs) for p in missing],
+                raise_errors=False,
+            )
+            for topic in result["topics"]:
+                if topic["error_code"] not in (0, 36):  # 36: created meanwhile by another init
+                    raise TopicLayoutError(f"cannot create topic {topic['name']}: {topic['error_message']}")
+                actions.append(f"created topic {topic['name']} ({partitions} partitions, replication {replication_factor})")
+        present = [p for p in plans if p.name in existing]
+        if present:
+            _check_partitions(admin, present, partitions)
+            actions.extend(_align_configs(admin, present))
+        return actions
+    finally:
+        admin.close()
+
+
+def _check_partitions(admin: KafkaAdminClient, plans: list[TopicPlan], partitions: int) -> None:
+    wrong = []
+    for topic in admin.describe_topics([p.name for p in plans]):
+        have = len(topic["partitions"])
+        if have != partitions:
+            wrong.append(f"{topic['name']} has {have}")
+    if wrong:
+        raise TopicLayoutError(
+            f"existing topics do not have {partitions} partitions: {'; '.join(wrong)}. "
+            "planewatch does not change partition counts (that would move fabrics between partitions); "
+            "run init with the --partitions the topics were created with, or recreate the topics")
+
+
+def _align_configs(admin: KafkaAdminClient, plans: list[TopicPlan]) -> list[str]:
+    described: dict[str, Any] = admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, p.name) for p in plans])["topic"]
+    actions = []
+    for plan in plans:
+        current = {key: entry["value"] for key, entry in described.get(plan.name, {}).items()}
+        drift = {key: value for key, value in plan.configs.items() if current.get(key, _DEFAULTS.get(key)) != value}
+        if drift:
+            admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, plan.name, configs=drift)], incremental=True)
+            actions.append(f"set {', '.join(f'{k}={v}' for k, v in sorted(drift.items()))} on topic {plan.name}")
+    return actions
+
+
+_DEFAULTS = {"cleanup.policy": "delete"}
+"""Broker defaults that ``describe_configs(modified)`` does not list."""
+
+
+def input_partitions(settings: KafkaSettings, timeout_s: float = 30.0) -> int:
+    """The partition count the stream workers must use: that of the input topics (all equal after init)."""
+    from planewatch.schemas.topics import INPUT_TOPICS
+
+    admin = KafkaAdminClient(**settings.client_config(), request_timeout_ms=int(timeout_s * 1000))
+    try:
+        existing = set(admin.list_topics())
+        needed = [*INPUT_TOPICS, STATE_CHANGELOG_TOPIC]
+        missing = [name for name in needed if name not in existing]
+        if missing:
+            raise TopicLayoutError(f"topics missing on {settings.target}: {', '.join(missing)}; run 'planewatch init' first")
+        counts = {topic["name"]: len(topic["partitions"]) for topic in admin.describe_topics(needed)}
+    finally:
+        admin.close()
+    if len(set(counts.values())) != 1:
+        raise TopicLayoutError(f"input topics have different partition counts ({counts}); recreate them with planewatch init")
+    return next(iter(counts.values()))
