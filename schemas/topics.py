@@ -54,10 +54,14 @@ INPUT_TOPICS: tuple[str, ...] = tuple(name for cls, name in RECORD_TOPICS.items(
 """What the stream workers consume: everything collectors publish (findings are their output)."""
 
 APP_ID = "planewatch"
-"""Faust application id: the consumer group of the stream workers and the prefix of their internal topics."""
+"""Default Faust application id: the stream workers' consumer group and the prefix of their
+internal topics. Two independent pipelines reading the same topics use two ids."""
 STATE_TABLE = "detector-state"
-STATE_CHANGELOG_TOPIC = f"{APP_ID}-{STATE_TABLE}-changelog"
-"""Where the workers' detector checkpoints live (compacted; one partition per input partition)."""
+
+
+def state_changelog_topic(app_id: str = APP_ID) -> str:
+    """Where the workers of ``app_id`` checkpoint detector state (compacted; one partition per input partition)."""
+    return f"{app_id}-{STATE_TABLE}-changelog"
 
 _DAY_MS = 24 * 3600 * 1000
 

@@ -27,6 +27,7 @@ def init(
     cluster: Optional[str] = typer.Option(None, "--cluster", help="ClickHouse cluster name: create ReplicatedReplacingMergeTree tables and Distributed tables ON CLUSTER."),
     clickhouse_secure: bool = opt.CLICKHOUSE_SECURE,
     clickhouse_ca_file: Optional[Path] = opt.CLICKHOUSE_CA,
+    app_id: str = opt.APP_ID,
     skip_kafka: bool = typer.Option(False, "--skip-kafka", help="Only set up ClickHouse."),
     skip_clickhouse: bool = typer.Option(False, "--skip-clickhouse", help="Only set up Kafka."),
 ) -> None:
@@ -49,7 +50,7 @@ def init(
         settings = kafka_settings_or_exit(kafka)
         try:
             actions = ensure_topics(settings, partitions=partitions, replication_factor=replication_factor,
-                                    retention_hours=retention_hours)
+                                    retention_hours=retention_hours, app_id=app_id)
             for line in actions or [f"Kafka {settings.target}: topics are as planewatch needs them"]:
                 out.print(f"kafka: {escape(line)}", highlight=False, soft_wrap=True)
         except (TopicLayoutError, ValueError) as error:

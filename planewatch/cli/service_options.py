@@ -15,3 +15,4 @@ CLICKHOUSE = typer.Option(
 CLICKHOUSE_SECURE = typer.Option(False, "--clickhouse-secure", help="Talk TLS to ClickHouse.")
 CLICKHOUSE_CA = typer.Option(None, "--clickhouse-ca-file", help="CA bundle that signed ClickHouse's certificate (with --clickhouse-secure).")
 DATABASE = typer.Option("planewatch", "--database", help="ClickHouse database.")
+APP_ID = typer.Option("planewatch", "--app-id", help="Consumer group of the stream workers and prefix of their state topic; give two independent pipelines on one Kafka different ids.")

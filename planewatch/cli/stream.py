@@ -31,6 +31,7 @@ def stream(
     clickhouse_ca_file: Optional[Path] = opt.CLICKHOUSE_CA,
     session_timeout: float = typer.Option(30.0, "--session-timeout", min=3.0, help="Seconds after which Kafka gives a silent worker's partitions to the others.", hidden=True),
     alertmanager: Optional[str] = typer.Option(None, "--alertmanager", metavar="URL", help="Page through this Alertmanager (v2 API), e.g. http://alertmanager:9093. Labels: alertname (finding kind), fabric, plane, severity, fingerprint."),
+    app_id: str = opt.APP_ID,
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
 ) -> None:
     """Run a stream worker: Kafka records -> detectors per fabric -> ClickHouse, findings to the findings topic.
@@ -67,7 +68,7 @@ def stream(
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
     logging.getLogger("clickhouse_driver").setLevel(logging.ERROR)
     try:
-        partitions = input_partitions(kafka_settings)
+        partitions = input_partitions(kafka_settings, app_id)
     except TopicLayoutError as error:
         err.print(f"[red]error:[/red] {escape(str(error))}")
         raise typer.Exit(1)
@@ -97,7 +98,7 @@ def stream(
     settings = StreamSettings(
         kafka=kafka_settings, open_store=open_store, inventories=inventories, partitions=partitions,
         workdir=workdir, config=thresholds, checkpoint_every=checkpoint_every,
-        web_port=web_port or None, web_bind=web_bind, session_timeout=session_timeout, alertmanager=pager,
+        web_port=web_port or None, web_bind=web_bind, session_timeout=session_timeout, alertmanager=pager, app_id=app_id,
     )
     app, _ = build_app(settings)
     err.print(f"stream: fabrics {', '.join(sorted(inventories))}; Kafka {escape(kafka_settings.describe())}, "

@@ -17,7 +17,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 
 from planewatch.kafka.settings import KafkaSettings
-from planewatch.schemas.topics import STATE_CHANGELOG_TOPIC, TopicSpec, topic_specs
+from planewatch.schemas.topics import APP_ID, TopicSpec, state_changelog_topic, topic_specs
 
 
 class TopicLayoutError(RuntimeError):
@@ -32,10 +32,10 @@ class TopicPlan:
     configs: dict[str, str]
 
 
-def planned_topics(retention_hours: float = 24.0) -> list[TopicPlan]:
+def planned_topics(retention_hours: float = 24.0, app_id: str = APP_ID) -> list[TopicPlan]:
     """Record and findings topics (time retention) and the state changelog (compacted)."""
     plans = [TopicPlan(spec.name, _configs(spec)) for spec in topic_specs(retention_hours)]
-    plans.append(TopicPlan(STATE_CHANGELOG_TOPIC, {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}))
+    plans.append(TopicPlan(state_changelog_topic(app_id), {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}))
     return plans
 
 
@@ -46,11 +46,11 @@ def _configs(spec: TopicSpec) -> dict[str, str]:
 
 
 def ensure_topics(settings: KafkaSettings, *, partitions: int, replication_factor: int,
-                  retention_hours: float = 24.0, timeout_s: float = 30.0) -> list[str]:
+                  retention_hours: float = 24.0, app_id: str = APP_ID, timeout_s: float = 30.0) -> list[str]:
     """Create missing topics and set drifted configs; return what was done (empty: nothing needed)."""
     if partitions < 1:
         raise ValueError("--partitions must be at least 1")
-    plans = planned_topics(retention_hours)
+    plans = planned_topics(retention_hours, app_id)
     admin = KafkaAdminClient(**settings.client_config(), request_timeout_ms=int(timeout_s * 1000))
     try:
         existing = set(admin.list_topics())
@@ -104,17 +104,17 @@ _DEFAULTS = {"cleanup.policy": "delete"}
 """Broker defaults that ``describe_configs(modified)`` does not list."""
 
 
-def input_partitions(settings: KafkaSettings, timeout_s: float = 30.0) -> int:
+def input_partitions(settings: KafkaSettings, app_id: str = APP_ID, timeout_s: float = 30.0) -> int:
     """The partition count the stream workers must use: that of the input topics (all equal after init)."""
     from planewatch.schemas.topics import INPUT_TOPICS
 
     admin = KafkaAdminClient(**settings.client_config(), request_timeout_ms=int(timeout_s * 1000))
     try:
         existing = set(admin.list_topics())
-        needed = [*INPUT_TOPICS, STATE_CHANGELOG_TOPIC]
+        needed = [*INPUT_TOPICS, state_changelog_topic(app_id)]
         missing = [name for name in needed if name not in existing]
         if missing:
-            raise TopicLayoutError(f"topics missing on {settings.target}: {', '.join(missing)}; run 'planewatch init' first")
+            raise TopicLayoutError(f"topics missing on {settings.target}: {', '.join(missing)}; run 'planewatch init' first (with the same --app-id)")
         counts = {topic["name"]: len(topic["partitions"]) for topic in admin.describe_topics(needed)}
     finally:
         admin.close()

@@ -75,6 +75,8 @@ class StreamSettings:
     web_port: int | None = None
     web_bind: str = "127.0.0.1"
     session_timeout: float = 30.0
+    app_id: str = APP_ID
+    """Consumer group and internal-topic prefix; workers with one id share the work."""
     alertmanager: Any = None
     """An :class:`~planewatch.alerting.alertmanager.AlertmanagerClient` to page through, or None."""
 
@@ -260,7 +262,7 @@ def build_app(settings: StreamSettings) -> tuple[faust.App, StreamWorker]:
     """The Faust app with its one agent, state table and findings topic."""
     kafka = settings.kafka
     app = faust.App(
-        APP_ID,
+        settings.app_id,
         broker=[f"kafka://{server}" for server in kafka.bootstrap_servers],
         broker_credentials=kafka.faust_credentials(),
         store="memory://",
