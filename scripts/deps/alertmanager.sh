@@ -18,6 +18,8 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 
+. "$(dirname "$0")/lib/apt.sh"
+
 installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
 }
@@ -26,24 +28,7 @@ if installed prometheus-alertmanager && [ -x /usr/bin/prometheus-alertmanager ];
     echo "alertmanager.sh: prometheus-alertmanager present"
 else
     echo "alertmanager.sh: installing prometheus-alertmanager"
-    policy=/usr/sbin/policy-rc.d
-    restore=""
-    if [ -e "$policy" ]; then
-        restore=$(mktemp)
-        cp -p "$policy" "$restore"
-    fi
-    cleanup() {
-        if [ -n "$restore" ]; then
-            mv -f "$restore" "$policy"
-        else
-            rm -f "$policy"
-        fi
-    }
-    trap cleanup EXIT
-    printf '#!/bin/sh\nexit 101\n' > "$policy"
-    chmod 755 "$policy"
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends prometheus-alertmanager
+    apt_install_without_starting prometheus-alertmanager
 fi
 
 /usr/bin/prometheus-alertmanager --version 2>&1 | head -1 || true

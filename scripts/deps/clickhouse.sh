@@ -21,6 +21,8 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 
+. "$(dirname "$0")/lib/apt.sh"
+
 installed() {
     dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
 }
@@ -34,24 +36,7 @@ if [ ${#missing[@]} -eq 0 ]; then
     echo "clickhouse.sh: clickhouse-server, clickhouse-client and zookeeper present"
 else
     echo "clickhouse.sh: installing ${missing[*]}"
-    policy=/usr/sbin/policy-rc.d
-    restore=""
-    if [ -e "$policy" ]; then
-        restore=$(mktemp)
-        cp -p "$policy" "$restore"
-    fi
-    cleanup() {
-        if [ -n "$restore" ]; then
-            mv -f "$restore" "$policy"
-        else
-            rm -f "$policy"
-        fi
-    }
-    trap cleanup EXIT
-    printf '#!/bin/sh\nexit 101\n' > "$policy"
-    chmod 755 "$policy"
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    apt_install_without_starting "${missing[@]}"
 fi
 
 clickhouse-client --version 2>/dev/null | head -1 || true
