@@ -107,6 +107,8 @@ class StreamWorker:
         self.stats = StreamStats()
         self.fabrics: dict[str, FabricDetection] = {}
         self.partition_of: dict[str, int] = {}
+        self.read_up_to: dict[tuple[str, int], int] = {}
+        """Highest offset read per input topic partition (any fabric): what is still unread lags."""
         self.held: list[Any] = []
         self.last_checkpoint = time.monotonic()
         self._outage_since: float | None = None
@@ -149,6 +151,9 @@ class StreamWorker:
             if type(record).TABLE is not None:
                 stored.append(record)
             self.partition_of[fabric] = message.partition
+            position = self.read_up_to.get((message.topic, message.partition), -1)
+            if message.offset > position:
+                self.read_up_to[(message.topic, message.partition)] = message.offset
             per_fabric[fabric].append((f"{message.topic}:{message.partition}", message.offset, record))
         findings: list[Finding] = []
         for fabric, items in per_fabric.items():
@@ -156,7 +161,7 @@ class StreamWorker:
             if detection is None:
                 continue
             before = detection.skipped
-            findings.extend(detection.feed(items, self._lagging(detection, self.partition_of[fabric])))
+            findings.extend(detection.feed(items, self._lagging(self.partition_of[fabric])))
             self.stats.skipped_replayed += detection.skipped - before
         await self._write(stored + findings)
         if findings:
@@ -193,12 +198,17 @@ class StreamWorker:
             task.add_done_callback(_log_failure("adopting the fabric's firing alerts"))
         return detection
 
-    def _lagging(self, detection: FabricDetection, partition: int) -> list[str]:
-        """Input topics with messages of this partition not read yet: the event-time merge waits for them."""
+    def _lagging(self, partition: int) -> list[str]:
+        """Input topics with messages of this partition not read yet: the event-time merge waits for them.
+
+        What this worker has *read* of the partition counts, whichever fabric the messages
+        were for: several fabrics can share a partition, and a record type one fabric
+        never sends must not look unread to it forever.
+        """
         lagging = []
         for topic in INPUT_TOPICS:
             end = self.highwater(topic, partition)
-            if end is not None and end - 1 > detection.covered.get(f"{topic}:{partition}", -1):
+            if end is not None and end - 1 > self.read_up_to.get((topic, partition), -1):
                 lagging.append(topic)
         return lagging
 
@@ -249,6 +259,7 @@ class StreamWorker:
         if gone and self.settings.alertmanager is not None:
             self.settings.alertmanager.release(gone)
         self.held = [e for e in self.held if e.message.partition not in partitions]
+        self.read_up_to = {tp: offset for tp, offset in self.read_up_to.items() if tp[1] not in partitions}
 
 
 def _log_failure(what: str) -> Callable[[asyncio.Future[Any]], None]:
