@@ -42,3 +42,39 @@ def detectors(
     result = run_detectors_bench(racks, servers_per_rack, planes, seconds, memory=memory, out=typer.echo)
     if result.plane_findings != 1 or result.other_plane_findings:
         raise typer.Exit(1)
+
+
+@bench_app.command("stream")
+def stream(
+    kafka: str = typer.Option(..., "--kafka", metavar="HOST:PORT[,HOST:PORT...]",
+                              help="Running Kafka bootstrap servers (PLANEWATCH_KAFKA_* for TLS/SASL)."),
+    clickhouse: str = typer.Option(..., "--clickhouse", metavar="HOST:PORT",
+                                   help="Running ClickHouse, native protocol (PLANEWATCH_CLICKHOUSE_USER, _PASSWORD_FILE)."),
+    servers: int = typer.Option(20_000, "--servers", min=1, help="Servers in all, split evenly over --fabrics."),
+    fabrics: int = typer.Option(2, "--fabrics", min=1, help="Fabrics (one per partition; workers split the work by fabric)."),
+    planes: int = typer.Option(4, "--planes", min=2, help="Planes."),
+    duration: float = typer.Option(60.0, "--duration", min=5.0, help="Simulated seconds of records; plane 2 is down for the middle half."),
+    workers: str = typer.Option("1,2", "--workers", help="Worker counts to run, comma-separated."),
+    partitions: int = typer.Option(2, "--partitions", min=1, help="Partitions when the topics do not exist yet (else theirs are used)."),
+    checkpoint_every: float = typer.Option(5.0, "--checkpoint-every", min=0.1, help="The workers' --checkpoint-every (offsets commit at checkpoints)."),
+    keep: bool = typer.Option(False, "--keep", help="Keep the databases, state topics and worker logs."),
+) -> None:
+    """End-to-end records/s (collector -> Kafka -> planewatch stream -> ClickHouse) with 1 and 2 workers, and consumer lag, vs plain kafka-python."""
+    from planewatch.bench.stream import StreamBenchError, run_stream_bench
+
+    try:
+        counts = sorted({int(part) for part in workers.split(",") if part.strip()})
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        typer.echo(f"error: --workers {workers!r}: give worker counts like 1,2", err=True)
+        raise typer.Exit(2)
+    try:
+        result = run_stream_bench(kafka, clickhouse, servers=servers, fabrics=fabrics, planes=planes, duration=duration,
+                                  workers=counts, partitions=partitions, checkpoint_every=checkpoint_every, keep=keep,
+                                  out=typer.echo)
+    except (StreamBenchError, ValueError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1)
+    if not result.ok:
+        raise typer.Exit(1)
