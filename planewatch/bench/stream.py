@@ -172,6 +172,122 @@ def candidate_seeds(planes: int, racks: int, per_rack: int, partitions: int) -> 
     return found
 
 
+# -- services -------------------------------------------------------------------------------
+
+
+class _Services:
+    """kafka-python admin and a consumer for offsets, and ClickHouse, for the benchmark's own questions."""
+
+    def __init__(self, kafka_settings: Any, clickhouse: str, environ: dict[str, str]) -> None:
+        from kafka import KafkaAdminClient, KafkaConsumer
+
+        self.kafka_settings = kafka_settings
+        self.clickhouse = clickhouse
+        self.environ = environ
+        config = kafka_settings.client_config()
+        self.admin = KafkaAdminClient(**config, client_id="planewatch-bench-admin", request_timeout_ms=30_000)
+        self.offsets = KafkaConsumer(**config, client_id="planewatch-bench-offsets", group_id=None,
+                                     enable_auto_commit=False)
+        self.lock = threading.Lock()
+
+    def close(self) -> None:
+        for client in (self.offsets, self.admin):
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def topic_partitions(self) -> int | None:
+        """The input topics' partition count, or None when they do not exist yet."""
+        with self.lock:
+            existing = set(self.admin.list_topics())
+            present = [t for t in INPUT_TOPICS if t in existing]
+            if not present:
+                return None
+            counts = {t["name"]: len(t["partitions"]) for t in self.admin.describe_topics(present)}
+        if len(set(counts.values())) != 1:
+            raise StreamBenchError(f"input topics have different partition counts: {counts}")
+        return next(iter(counts.values()))
+
+    def input_partitions(self, partitions: int) -> list[Any]:
+        from kafka import TopicPartition
+
+        return [TopicPartition(topic, p) for topic in INPUT_TOPICS for p in range(partitions)]
+
+    def end_offsets(self, tps: Sequence[Any]) -> dict[Any, int]:
+        with self.lock:
+            return dict(self.offsets.end_offsets(list(tps)))
+
+    def group_offsets(self, group: str) -> dict[Any, int]:
+        with self.lock:
+            offsets = self.admin.list_group_offsets({group: None}).get(group, {})
+        return {tp: meta.offset for tp, meta in offsets.items()}
+
+    def lag(self, group: str, tps: Sequence[Any]) -> int:
+        ends = self.end_offsets(tps)
+        committed = self.group_offsets(group)
+        return sum(max(0, end - committed.get(tp, 0)) for tp, end in ends.items())
+
+    def start_group_at_end(self, group: str, tps: Sequence[Any]) -> dict[Any, int]:
+        """Commit the (empty) group's offsets at the topics' current end: records already there are not the benchmark's."""
+        from kafka.structs import OffsetAndMetadata
+
+        from kafka.errors import CoordinatorNotAvailableError, NotCoordinatorError
+
+        ends = self.end_offsets(tps)
+        deadline = time.monotonic() + 60.0
+        while True:  # a fresh broker creates __consumer_offsets on the first group request
+            try:
+                with self.lock:
+                    errors = self.admin.alter_group_offsets(
+                        group, {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in ends.items()})
+                break
+            except (CoordinatorNotAvailableError, NotCoordinatorError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        failed = {str(tp): err.__name__ for tp, err in errors.items() if getattr(err, "errno", 0)}
+        if failed:
+            raise StreamBenchError(f"cannot set the offsets of consumer group {group}: {failed}")
+        return ends
+
+    def group_assignment(self, group: str) -> list[set[int]] | None:
+        """Partition numbers per member of the group when it is Stable, else None."""
+        with self.lock:
+            described = self.admin.describe_groups([group])
+        info = described.get(group) if isinstance(described, dict) else None
+        if not info or info.get("group_state") != "Stable" or not info.get("members"):
+            return None
+        owned: list[set[int]] = []
+        for member in info["members"]:
+            parts: set[int] = set()
+            for topic, numbers in _assigned(member.get("member_assignment")):
+                if topic in INPUT_TOPICS:
+                    parts.update(numbers)
+            owned.append(parts)
+        return owned
+
+    def delete_group(self, group: str) -> None:
+        with self.lock:
+            self.admin.delete_groups([group])
+
+    def delete_topics(self, names: Sequence[str]) -> None:
+        with self.lock:
+            existing = set(self.admin.list_topics())
+            doomed = [n for n in names if n in existing]
+            if doomed:
+                self.admin.delete_topics(doomed)
+
+    def store(self, database: str) -> Any:
+        import logging
+
+        from planewatch.store.server import ClickHouseSettings, ServerStore
+
+        logging.getLogger("planewatch.store.server").setLevel(logging.ERROR)  # the workers say it in their logs
+        logging.getLogger("clickhouse_driver").setLevel(logging.ERROR)
+        return ServerStore.connect(ClickHouseSettings.from_env(self.clickhouse, database, environ=self.environ))
+
+
 def _assigned(assignment: Any) -> list[tuple[str, list[int]]]:
     """(topic, partitions) pairs of a described member's assignment, whatever shape kafka-python gives it."""
     if assignment is None:
