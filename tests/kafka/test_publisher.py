@@ -28,9 +28,9 @@ from planewatch.schemas.records import (
     with_fabric,
 )
 from planewatch.schemas.topics import INPUT_TOPICS, RECORD_TOPICS, decode_record, encode_record
-from services.kafka import SASL_USERS, KafkaBroker, require_kafka
+from services.kafka import SASL_USERS, SESSION_PARTITIONS, KafkaBroker, require_kafka
 
-PARTITIONS = 4
+PARTITIONS = SESSION_PARTITIONS  # the session broker created the topics with it
 TOPICS = list(RECORD_TOPICS.values())
 PORT_TOPIC = RECORD_TOPICS[PortCounters]
 PUBLISHER_LOG = "planewatch.kafka.publisher"

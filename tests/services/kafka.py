@@ -32,9 +32,12 @@ import pytest
 
 from tooling import missing_dependency
 
+from planewatch.schemas.topics import topic_specs
 from services.process import ServiceProcess, free_port
 
 KAFKA_LIBS = Path(os.environ.get("PLANEWATCH_KAFKA_LIBS", "/var/cache/planewatch/kafka/libs"))
+SESSION_PARTITIONS = 4
+"""Partitions of planewatch's record topics on the session broker (created when it starts)."""
 SASL_USERS = {"planewatch": "pw-Zq8r-not-a-real-secret"}
 """Users the session broker's SASL/PLAIN listener accepts (test-only credentials)."""
 
@@ -329,6 +332,9 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
     require_kafka()
     broker = KafkaBroker(tmp_path_factory.mktemp("kafka"), sasl_users=SASL_USERS)
     broker.start()
+    # planewatch's topics are shared by every test of the session and their partition count
+    # cannot change once created: fix it here, so no test's choice depends on which ran first.
+    broker.create_topics([spec.name for spec in topic_specs()], partitions=SESSION_PARTITIONS)
     try:
         yield broker
     finally:
