@@ -69,7 +69,7 @@ class StreamSettings:
     partitions: int
     workdir: Path
     config: DetectorsConfig | None = None
-    batch_max: int = 20_000
+    batch_max: int = 5_000
     batch_within: float = 0.5
     checkpoint_every: float = 5.0
     web_port: int | None = None
@@ -282,6 +282,10 @@ def build_app(settings: StreamSettings) -> tuple[faust.App, StreamWorker]:
         topic_disable_leader=True,
         processing_guarantee="at_least_once",
         stream_wait_empty=False,  # held events wait for the next checkpoint; a rebalance must not wait for them
+        # Far above one batch: a stream buffer that fills while a batch is written pauses its
+        # partitions, and Faust's pause/resume around a full buffer has lost or stalled
+        # consumption (faust-streaming issues #88, #175); one restarted worker here stalled so.
+        stream_buffer_maxsize=20 * settings.batch_max,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=max(1.0, settings.session_timeout / 10),
