@@ -125,8 +125,11 @@ class StreamWorker:
     async def checkpoint_if_due(self) -> None:
         """Called by a timer too, so an idle worker still checkpoints and lets its last batch commit."""
         async with self.lock:
-            if self.held and self.stream is not None and time.monotonic() - self.last_checkpoint >= self.settings.checkpoint_every:
+            if self.held and self.stream is not None and self._checkpoint_due():
                 await self.checkpoint(self.stream)
+
+    def _checkpoint_due(self) -> bool:
+        return time.monotonic() - self.last_checkpoint >= self.settings.checkpoint_every
 
     async def _process(self, stream: Any, events: Sequence[Any]) -> None:
         if self.store is None:
@@ -170,7 +173,7 @@ class StreamWorker:
                 await self.findings_topic.send(key=key_for(finding.fabric), value=encode_record(finding))
             if self.settings.alertmanager is not None:
                 await self.settings.alertmanager.asend(findings)
-        if time.monotonic() - self.last_checkpoint >= self.settings.checkpoint_every:
+        if self._checkpoint_due():
             await self.checkpoint(stream)
 
     def _detection(self, fabric: str) -> FabricDetection | None:
