@@ -36,3 +36,4 @@ from tooling import require_tool  # noqa: E402,F401  (re-exported for tests that
 # Real services, started once per pytest run on loopback and stopped by PID (tests/services/).
 from services.clickhouse import clickhouse_database, clickhouse_server  # noqa: E402,F401
 from services.kafka import kafka_broker  # noqa: E402,F401
+from scenario_stores import plane_down_recording, plane_down_store  # noqa: E402,F401
