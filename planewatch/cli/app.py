@@ -6,8 +6,10 @@ from planewatch.cli.inventory import inventory_app
 from planewatch.cli.query import query_app
 from planewatch.bench import bench_app
 from planewatch.cli.collect import collect
+from planewatch.cli.dashboards import dashboards_app
 from planewatch.cli.evaluate import evaluate
 from planewatch.cli.init import init
+from planewatch.cli.report import report
 from planewatch.cli.fabric_options import EPILOG
 from planewatch.cli.simulate import simulate
 from planewatch.cli.stream import stream
@@ -27,4 +29,6 @@ app.command("init")(init)
 app.command("stream")(stream)
 app.add_typer(inventory_app, name="inventory", help="Check a fabric inventory file.")
 app.add_typer(query_app, name="query")
+app.command("report")(report)
+app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(bench_app, name="bench", help="Benchmarks that print their figure beside a reference measured in the same run.")
