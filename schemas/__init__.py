@@ -7,6 +7,7 @@ columns (``planewatch.schemas.columns``), so they cannot drift apart.
 
 from planewatch.schemas.records import (
     ALL_RECORDS,
+    INVENTORY_RECORDS,
     STORED_RECORDS,
     BgpRouteCounters,
     BgpSession,
@@ -14,15 +15,19 @@ from planewatch.schemas.records import (
     FdbSnapshot,
     Finding,
     InterfaceStatus,
+    PlaneInventory,
     PortCounters,
     Record,
     SflowCounterSample,
     SflowFlowSample,
+    SwitchInventory,
     Watermark,
+    inventory_records,
 )
 
 __all__ = [
     "ALL_RECORDS",
+    "INVENTORY_RECORDS",
     "STORED_RECORDS",
     "BgpRouteCounters",
     "BgpSession",
@@ -30,9 +35,12 @@ __all__ = [
     "FdbSnapshot",
     "Finding",
     "InterfaceStatus",
+    "PlaneInventory",
     "PortCounters",
     "Record",
     "SflowCounterSample",
     "SflowFlowSample",
+    "SwitchInventory",
     "Watermark",
+    "inventory_records",
 ]

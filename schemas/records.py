@@ -22,11 +22,14 @@ Conventions every record follows:
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Iterable, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Iterable, TypeVar
 
 import msgspec
 
 from planewatch.schemas.columns import JSON_TEXT, Column
+
+if TYPE_CHECKING:
+    from planewatch.inventory import Inventory
 
 Timestamp = Annotated[float, Column("DateTime64(3, 'UTC')", codec="DoubleDelta, ZSTD(1)")]
 OptionalTimestamp = Annotated[float | None, Column("Nullable(DateTime64(3, 'UTC'))")]
@@ -231,6 +234,57 @@ class Finding(Record, frozen=True, kw_only=True, tag="finding"):
     evidence: Annotated[dict[str, Any], Column("String", codec="ZSTD(3)"), JSON_TEXT] = {}
 
 
+class PlaneInventory(Record, frozen=True, kw_only=True, tag="plane_inventory"):
+    """A plane as the inventory describes it, written whenever planewatch starts with an inventory.
+
+    Dashboards, forensic queries and reports run in SQL and cannot read the YAML: this is
+    how they learn plane names and what a healthy plane holds. The latest row per plane
+    (by ``ts``) is current. Not sent over Kafka: whoever holds the inventory writes it.
+    """
+
+    TABLE = "planes"
+    ORDER_BY = ("fabric", "plane", "ts")
+    TTL_DAYS = 730
+
+    name: Name
+    switches: Small
+    servers: Small
+    """Servers in the pod (the inventory's ``expected_servers`` when larger than its list)."""
+    expected_macs: Small
+    """MACs the plane's tables should hold (servers', route reflectors' and routers')."""
+
+
+class SwitchInventory(Record, frozen=True, kw_only=True, tag="switch_inventory"):
+    """A switch as the inventory describes it: which ToR ports face spines (the rest face servers)."""
+
+    TABLE = "switches"
+    ORDER_BY = ("fabric", "plane", "device", "ts")
+    TTL_DAYS = 730
+
+    device: Name
+    role: Name
+    """``tor`` or ``spine``."""
+    rack: Name = ""
+    uplinks: Annotated[list[str], Column("Array(String)")] = []
+
+
+def inventory_records(inventory: "Inventory", ts: float) -> list[Record]:
+    """The inventory's planes and switches as rows stamped ``ts`` (and the inventory's fabric)."""
+    records: list[Record] = []
+    for plane_id, plane in inventory.planes.items():
+        switches = inventory.switches_in(plane_id)
+        records.append(PlaneInventory(
+            ts=ts, plane=plane_id, fabric=inventory.fabric, name=plane.name, switches=len(switches),
+            servers=inventory.server_count, expected_macs=len(inventory.expected_macs(plane_id)),
+        ))
+        records.extend(
+            SwitchInventory(ts=ts, plane=plane_id, fabric=inventory.fabric, device=switch.name, role=switch.role,
+                            rack=switch.rack or "", uplinks=list(switch.uplinks))
+            for switch in switches
+        )
+    return records
+
+
 class Watermark(Record, frozen=True, kw_only=True, tag="watermark"):
     """Control record: event time has reached ``ts`` (lets detectors notice silence). Not stored."""
 
@@ -253,5 +307,10 @@ STORED_RECORDS: tuple[type[Record], ...] = (
     BgpSession,
     BgpRouteCounters,
     Finding,
+    PlaneInventory,
+    SwitchInventory,
 )
-ALL_RECORDS: tuple[type[Record], ...] = STORED_RECORDS + (Watermark,)
+INVENTORY_RECORDS: tuple[type[Record], ...] = (PlaneInventory, SwitchInventory)
+"""Stored, never transported: written by the process that holds the inventory."""
+ALL_RECORDS: tuple[type[Record], ...] = tuple(r for r in STORED_RECORDS if r not in INVENTORY_RECORDS) + (Watermark,)
+"""Every record that travels (Kafka topics, JSON lines): measurements, findings and watermarks."""

@@ -23,7 +23,7 @@ from planewatch.clock import ScaledClock, WallClock
 from planewatch.collectors import Collector
 from planewatch.collectors.health import collector_summary, unhealthy_targets
 from planewatch.inventory import Inventory
-from planewatch.schemas import BgpRouteCounters, Finding, PortCounters, Record, SflowCounterSample
+from planewatch.schemas import BgpRouteCounters, Finding, PortCounters, Record, SflowCounterSample, inventory_records
 from planewatch.simulator import Fault, Simulator
 from planewatch.simulator.protocols import ProtocolFabric, SimulatorError
 from planewatch.sources import heartbeat, simulated_source
@@ -93,6 +93,7 @@ def up(
         raise typer.Exit(1)
     log_file = _log_to(data / "planewatch.log")
     start = float(int(time.time()))
+    store.write(inventory_records(inventory, start))  # plane names and uplinks for queries, dashboards, reports
     protocols: ProtocolFabric | None = None
     if real:
         clock = WallClock()

@@ -13,7 +13,7 @@ import dataclasses
 import time
 
 from planewatch.inventory import Inventory
-from planewatch.schemas import Finding
+from planewatch.schemas import Finding, inventory_records
 from planewatch.simulator.engine import Simulator
 from planewatch.simulator.scenarios import Fault
 from planewatch.sources import simulated_source
@@ -56,6 +56,7 @@ def record_scenario(
     ``start_ts`` defaults to :func:`recent_start`, so the rows outlive the tables' TTL.
     """
     start_ts = recent_start(duration) if start_ts is None else start_ts
+    store.write(inventory_records(inventory, start_ts))
     resolved = [fault.resolve(inventory) for fault in faults]
     simulator = Simulator(inventory, faults=resolved, start_ts=start_ts, seed=seed)
     findings: list[Finding] = []

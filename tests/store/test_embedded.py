@@ -24,10 +24,12 @@ from planewatch.schemas.records import (
     FdbSnapshot,
     Finding,
     InterfaceStatus,
+    PlaneInventory,
     PortCounters,
     Record,
     SflowCounterSample,
     SflowFlowSample,
+    SwitchInventory,
     Watermark,
     with_fabric,
 )
@@ -72,6 +74,10 @@ def sample_records() -> list[Record]:
                 evidence={"servers_down": 412, "top": [{"node": "compute-0042", "since": T0 + 6.5}], "note": "ü"}),
         Finding(ts=T0 + 9, plane=2, fingerprint="plane_failure:2", kind="plane_failure", severity="critical",
                 status="resolved", started_at=T0 + 6.5, ended_at=T0 + 9),
+        PlaneInventory(ts=T0 + 10, plane=2, fabric="pod-a", name="green", switches=9, servers=420, expected_macs=424),
+        SwitchInventory(ts=T0 + 10, plane=2, fabric="pod-a", device="spine-1-green", role="spine"),
+        SwitchInventory(ts=T0 + 10, plane=2, fabric="pod-a", device="tor-r1-green", role="tor", rack="r1",
+                        uplinks=["Ethernet49", "Ethernet50"]),
         Watermark(ts=T0 + 10, plane=0),
     ]
 
