@@ -14,6 +14,7 @@ from rich.markup import escape
 from planewatch.inventory import Inventory, InventoryError, load_inventory
 
 if TYPE_CHECKING:
+    from planewatch.alerting import AlertmanagerClient
     from planewatch.kafka import KafkaSettings
     from planewatch.store.server import ClickHouseSettings
 
@@ -56,4 +57,15 @@ def clickhouse_settings_or_exit(host_port: str, database: str, **options: object
         return ClickHouseSettings.from_env(host_port, database, **options)
     except ValueError as error:
         err.print(f"[red]error:[/red] --clickhouse: {escape(str(error))}", highlight=False)
+        raise typer.Exit(2)
+
+
+def alertmanager_or_exit(url: str, inventories: dict[str, Inventory], state_path: Path) -> "AlertmanagerClient":
+    """``--alertmanager`` -> a client that remembers what it resolved in ``state_path``; exits 2 on a bad URL."""
+    from planewatch.alerting.alertmanager import AlertmanagerClient, plane_names_from
+
+    try:
+        return AlertmanagerClient(url, plane_names=plane_names_from(inventories), state_path=state_path)
+    except ValueError as error:
+        err.print(f"[red]error:[/red] --alertmanager: {escape(str(error))}", highlight=False)
         raise typer.Exit(2)

@@ -1,4 +1,4 @@
-"""Options shared by the distributed-mode commands (``init``, ``stream``): where Kafka and ClickHouse are."""
+"""Options shared by the commands that talk to services: where Kafka, ClickHouse and Alertmanager are."""
 
 from __future__ import annotations
 
@@ -16,3 +16,7 @@ CLICKHOUSE_SECURE = typer.Option(False, "--clickhouse-secure", help="Talk TLS to
 CLICKHOUSE_CA = typer.Option(None, "--clickhouse-ca-file", help="CA bundle that signed ClickHouse's certificate (with --clickhouse-secure).")
 DATABASE = typer.Option("planewatch", "--database", help="ClickHouse database.")
 APP_ID = typer.Option("planewatch", "--app-id", help="Consumer group of the stream workers and prefix of their state topic; give two independent pipelines on one Kafka different ids.")
+ALERTMANAGER = typer.Option(
+    None, "--alertmanager", metavar="URL",
+    help="Page through this Alertmanager (v2 API), e.g. http://alertmanager:9093. Labels: alertname (finding kind), "
+         "fabric, plane, plane_name, severity, fingerprint; startsAt is when the fault began.")

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from planewatch.cli import service_options as opt
-from planewatch.cli.inputs import clickhouse_settings_or_exit, kafka_settings_or_exit, load_inventory_or_exit
+from planewatch.cli.inputs import alertmanager_or_exit, clickhouse_settings_or_exit, kafka_settings_or_exit, load_inventory_or_exit
 
 err = Console(stderr=True)
 
@@ -30,7 +30,7 @@ def stream(
     clickhouse_secure: bool = opt.CLICKHOUSE_SECURE,
     clickhouse_ca_file: Optional[Path] = opt.CLICKHOUSE_CA,
     session_timeout: float = typer.Option(30.0, "--session-timeout", min=3.0, help="Seconds after which Kafka gives a silent worker's partitions to the others.", hidden=True),
-    alertmanager: Optional[str] = typer.Option(None, "--alertmanager", metavar="URL", help="Page through this Alertmanager (v2 API), e.g. http://alertmanager:9093. Labels: alertname (finding kind), fabric, plane, severity, fingerprint."),
+    alertmanager: Optional[str] = opt.ALERTMANAGER,
     app_id: str = opt.APP_ID,
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning or error."),
 ) -> None:
@@ -86,15 +86,7 @@ def stream(
         return store
 
     workdir.mkdir(parents=True, exist_ok=True)
-    pager = None
-    if alertmanager:
-        from planewatch.alerting.alertmanager import AlertmanagerClient, plane_names_from
-
-        try:
-            pager = AlertmanagerClient(alertmanager, plane_names=plane_names_from(inventories), state_path=workdir / "alertmanager-state.json")
-        except ValueError as error:
-            err.print(f"[red]error:[/red] --alertmanager: {escape(str(error))}")
-            raise typer.Exit(2)
+    pager = alertmanager_or_exit(alertmanager, inventories, workdir / "alertmanager-state.json") if alertmanager else None
     settings = StreamSettings(
         kafka=kafka_settings, open_store=open_store, inventories=inventories, partitions=partitions,
         workdir=workdir, config=thresholds, checkpoint_every=checkpoint_every,

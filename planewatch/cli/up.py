@@ -17,13 +17,17 @@ from rich.text import Text
 
 from planewatch.cli import fabric_options as opt
 from planewatch.cli.fabric_options import FabricOptions, parse_speed
-from planewatch.cli.output import format_time
+from planewatch.cli.output import format_time, parse_time
 from planewatch.cli import collect as collect_cli
+from planewatch.cli import service_options
+from planewatch.cli.inputs import alertmanager_or_exit
 from planewatch.clock import ScaledClock, WallClock
 from planewatch.collectors import Collector
 from planewatch.collectors.health import collector_summary, unhealthy_targets
 from planewatch.inventory import Inventory
+from planewatch.alerting import AlertmanagerClient
 from planewatch.schemas import BgpRouteCounters, Finding, PortCounters, Record, SflowCounterSample, inventory_records
+from planewatch.schemas.records import with_fabric
 from planewatch.simulator import Fault, Simulator
 from planewatch.simulator.protocols import ProtocolFabric, SimulatorError
 from planewatch.sources import heartbeat, simulated_source
@@ -59,6 +63,8 @@ def up(
     planes: int = opt.PLANES, racks: int = opt.RACKS, servers_per_rack: int = opt.SERVERS_PER_RACK, seed: int = opt.SEED,
     sflow_listen: str = collect_cli.SFLOW_LISTEN, bird: Optional[list[str]] = collect_cli.BIRD, no_gnmi: bool = collect_cli.NO_GNMI,
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="Detector thresholds YAML ('planewatch eval --show-thresholds' prints every one with its default)."),
+    alertmanager: Optional[str] = service_options.ALERTMANAGER,
+    start_at: Optional[str] = typer.Option(None, "--start", help="Simulated fabric: when its clock starts (ISO 8601, -10m, epoch; default now). A start in the past replays an incident that has already ended, e.g. for a report or a paging test."),
 ) -> None:
     """Watch a fabric: live per-plane status, findings as they fire and resolve, everything kept in the store.
 
@@ -70,6 +76,7 @@ def up(
       planewatch up --scenario plane-down --plane 2 --at 60 --for 120 --duration 300 --speed 10
 
     Ctrl-C stops cleanly: every record and finding received so far is flushed to the store.
+    With --alertmanager URL findings also page: one alert per fault, resolved when it clears.
     Afterwards ask the store what happened: planewatch query timeline --data DIR
     """
     pace = parse_speed(speed)
@@ -77,6 +84,9 @@ def up(
     real = inventory_file is not None and not simulate
     if real and scenario:
         err.print("[red]error:[/red] --scenario injects faults into a simulation; add --simulate (or drop --scenario)")
+        raise typer.Exit(2)
+    if real and start_at is not None:
+        err.print("[red]error:[/red] --start sets a simulated clock; a real fabric runs on the wall clock (add --simulate or drop --start)")
         raise typer.Exit(2)
     try:
         thresholds = DetectorsConfig.load(config) if config else None
@@ -86,13 +96,14 @@ def up(
     inventory = fabric.inventory()
     faults = fabric.faults(inventory)
     collectors = collect_cli.real_collectors(inventory, collect_cli.fleet_options(sflow_listen, bird, no_gnmi)) if real else []
+    pager = alertmanager_or_exit(alertmanager, {inventory.fabric: inventory}, data / "alertmanager-state.json") if alertmanager else None
     try:
         store = EmbeddedStore.open(data)
     except StoreInUseError as error:
         err.print(f"[red]error:[/red] {error}", soft_wrap=True)
         raise typer.Exit(1)
     log_file = _log_to(data / "planewatch.log")
-    start = float(int(time.time()))
+    start = float(int(parse_time(start_at) if start_at is not None else time.time()))
     store.write(inventory_records(inventory, start))  # plane names and uplinks for queries, dashboards, reports
     protocols: ProtocolFabric | None = None
     if real:
@@ -106,18 +117,32 @@ def up(
         protocols = ProtocolFabric(inventory, ScaledClock(start, pace), fabric.simulate_args(), duration=duration)
         producers = [protocols.run]
     try:
-        stats, now = asyncio.run(_watch(inventory, producers, store, faults, protocols, collectors, thresholds))
+        stats, now = asyncio.run(_watch(inventory, producers, store, faults, protocols, collectors, thresholds, pager))
     except SimulatorError as error:
         err.print(f"[red]error:[/red] {error}")
         raise typer.Exit(1)
     finally:
         store.close()
+        if pager is not None:
+            pager.close()
+            _report_paging(pager)
     err.print(
         f"stopped at {format_time(now)} (simulated): {stats.records_in:,} records, "
         f"{stats.rows_written:,} rows written, {stats.findings} finding transitions. "
         f"Store: {data} (log: {log_file})\nNext: [bold]planewatch query timeline --data {data}[/bold]",
         soft_wrap=True,
     )
+
+
+def _report_paging(pager: AlertmanagerClient) -> None:
+    """One line on what reached Alertmanager, so a page that never left is not a silent surprise."""
+    status = pager.status()
+    line = f"Alertmanager {pager.url}: {status['sent']} alert(s) sent"
+    if status["pending"] or status["failed"] or status["rejected"]:
+        err.print(f"[yellow]{line}; {status['pending']} undelivered, {status['failed']} failed, "
+                  f"{status['rejected']} rejected (see the log)[/yellow]", soft_wrap=True)
+    else:
+        err.print(line, soft_wrap=True)
 
 
 def _log_to(path: Path) -> Path:
@@ -133,6 +158,7 @@ def _log_to(path: Path) -> Path:
 async def _watch(
     inventory: Inventory, producers: list[Producer], store: EmbeddedStore, faults: list[Fault],
     fabric: ProtocolFabric | None, collectors: list[Collector], thresholds: DetectorsConfig | None,
+    pager: AlertmanagerClient | None = None,
 ) -> tuple[PipelineStats, float]:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -178,6 +204,8 @@ async def _watch(
 
     def on_finding(finding: Finding) -> None:
         console.print(_finding_line(inventory, finding), soft_wrap=True)
+        if pager is not None:
+            pager.submit(with_fabric([finding], inventory.fabric))  # a background thread posts, retrying
 
     pipeline = EmbeddedPipeline(
         producers,
