@@ -14,11 +14,13 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# A simulated 4-plane fabric watched over gNMI, sFlow and BIRD; plane 2 fails at t=60 s for 120 s (10x speed).
+# A simulated 4-plane fabric watched over gNMI, sFlow and BIRD; plane 2 fails at t=60 s for 120 s (10x speed),
+# then what the store says about it: the timeline, and an HTML incident report (demo-data/incident.html).
 demo: $(STAMP)
 	rm -rf demo-data
 	$(VENV)/bin/planewatch up --data demo-data --scenario plane-down --plane 2 --at 60 --for 120 --duration 300 --speed 10
 	$(VENV)/bin/planewatch query timeline --data demo-data --plane 2
+	$(VENV)/bin/planewatch report --data demo-data --plane 2 --out demo-data/incident.html
 
 # System packages and tools the protocol tests need (tshark, Open vSwitch, BIRD, …).
 deps:
