@@ -1,7 +1,4 @@
-"""Forensic questions answered from the store: what fired, and what changed on each plane.
-
-Every user value (times, plane, bucket) is bound as a query parameter; only the database
-name, an identifier validated when the store opened, is placed into the SQL text.
+"""What fired, and what changed on each plane in a window (``planewatch query alerts`` / ``timeline``).
 
 A *change* is a row whose state differs from the previous row of the same session or
 port; the first row ever seen of a session/port is its initial state, not a change. The
@@ -11,38 +8,9 @@ still knows what each session was before.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Protocol
-
 import pyarrow as pa
 
-
-class QueryableStore(Protocol):
-    database: str
-
-    def query(self, sql: str, params: dict | None = None) -> pa.Table: ...
-
-
-@dataclasses.dataclass(frozen=True)
-class Window:
-    """A time window in epoch seconds (``None`` = unbounded) and an optional plane filter (0 = all)."""
-
-    start: float | None = None
-    end: float | None = None
-    plane: int = 0
-
-    def params(self) -> dict[str, int]:
-        return {
-            "start_ms": int((self.start if self.start is not None else 0) * 1000),
-            "end_ms": int((self.end if self.end is not None else 4102444800) * 1000),  # 2100-01-01
-            "plane": self.plane,
-        }
-
-
-_IN_WINDOW = (
-    "ts >= fromUnixTimestamp64Milli({start_ms:Int64}, 'UTC') AND ts <= fromUnixTimestamp64Milli({end_ms:Int64}, 'UTC')"
-    " AND ({plane:UInt8} = 0 OR plane = {plane:UInt8})"
-)
+from planewatch.forensics.common import IN_WINDOW, QueryableStore, Window
 
 _LAG = "lagInFrame({col}) OVER (PARTITION BY {key} ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
 
@@ -83,14 +51,14 @@ def timeline(store: QueryableStore, window: Window, *, bucket_seconds: int = 10,
     """
     changes = _changes_sql(store.database)
     if detail:
-        sql = f"SELECT * FROM ({changes}) WHERE {_IN_WINDOW} ORDER BY ts, plane, source, subject"
+        sql = f"SELECT * FROM ({changes}) WHERE {IN_WINDOW} ORDER BY ts, plane, source, subject"
         return store.query(sql, window.params())
     sql = f"""
     SELECT min(ts) AS time, plane, source, change, count() AS count,
            arrayStringConcat(arraySlice(arraySort(groupUniqArray(subject)), 1, 2), ', ') AS examples,
            any(detail) AS detail
     FROM ({changes})
-    WHERE {_IN_WINDOW}
+    WHERE {IN_WINDOW}
     GROUP BY toStartOfInterval(ts, toIntervalSecond({{bucket:UInt32}})) AS bucket, plane, source, change
     ORDER BY time, plane, source, change
     """
@@ -107,7 +75,7 @@ def alerts(store: QueryableStore, window: Window, *, active_only: bool = False) 
            argMax(status, ts) AS state,
            argMax(summary, ts) AS latest_summary
     FROM {store.database}.findings
-    WHERE {_IN_WINDOW}
+    WHERE {IN_WINDOW}
     GROUP BY fingerprint, started_at, kind, subject, plane
     HAVING ({{active:UInt8}} = 0 OR state = 'firing')
     ORDER BY began, plane
