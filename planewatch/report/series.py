@@ -20,7 +20,9 @@ Definitions follow the live view (:mod:`planewatch.status`), so a report and the
 
 Counters are cumulative, so each sample's delta against the previous sample of the same
 port is attributed to the sample's bucket; a counter that went backwards was reset (a
-reboot, a cleared counter) and its new value is the delta since the reset. Samples up to
+reboot, a cleared counter) and that interval counts nothing, as everywhere in planewatch
+(:mod:`planewatch.counters`): what was counted before the reset is unknowable, and a guess
+draws the spike that sends people after a storm that never was. Samples up to
 ``lookback`` before the window are read so the first bucket has a previous sample.
 
 Every value (times, bucket) is bound as a query parameter; only the database name, an
@@ -125,7 +127,7 @@ def _server_port_deltas_sql(db: str, value: str, valid: str) -> str:
     condition a sample must meet to count (known, non-null counters).
     """
     return f"""
-    SELECT ts, plane, if(value >= prev, toUInt64(value - prev), toUInt64(value)) AS delta
+    SELECT ts, plane, toUInt64(value - prev) AS delta
     FROM (
         SELECT c.ts AS ts, c.plane AS plane, {value} AS value,
                lagInFrame({value}) OVER w AS prev,
@@ -142,7 +144,7 @@ def _server_port_deltas_sql(db: str, value: str, valid: str) -> str:
         WINDOW w AS (PARTITION BY c.fabric, c.device, c.port ORDER BY c.ts
                      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
     )
-    WHERE n > 1 AND {_FROM_START}
+    WHERE n > 1 AND value >= prev AND {_FROM_START}
     """
 
 

@@ -7,9 +7,12 @@ while it is down; BGP churn only on plane 2, at the failure and at the recovery.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from planewatch.report import series
+from planewatch.schemas import PortCounters, SwitchInventory
 from planewatch.simulator.recording import Recording
 from planewatch.store.embedded import EmbeddedStore
 
@@ -86,3 +89,23 @@ def test_auto_bucket_keeps_plots_readable():
     assert series.grid(0, 3600, 60).count == 60
     with pytest.raises(ValueError, match="ends"):
         series.grid(10, 10)
+
+
+def test_a_counter_reset_counts_nothing_rather_than_a_spike(chdb_store: EmbeddedStore):
+    """A ToR rebooting mid-window restarts its counters: the report must not draw a storm there."""
+    t0 = float(int(time.time()) // 3600 * 3600 - 3600)  # an hour ago: inside every table's TTL
+    inventory = [SwitchInventory(ts=t0, plane=p, device=f"tor{p}", role="tor", uplinks=["Ethernet49"]) for p in (1, 2)]
+    samples = []
+    for p in (1, 2):
+        flood = 0
+        for i in range(13):
+            flood = 5 if (p == 1 and i == 6) else flood + 1000  # plane 1's switch reboots at sample 6
+            samples.append(PortCounters(ts=t0 + 10 * i, plane=p, device=f"tor{p}", port="Ethernet1",
+                                        in_octets=10_000 * i, out_octets=0, in_unicast_pkts=0, out_unicast_pkts=0,
+                                        in_broadcast_pkts=flood, in_multicast_pkts=0))
+    chdb_store.write(inventory + samples)
+    pps = series.flood_pps(chdb_store, series.grid(t0, t0 + 130, 10), [1, 2])
+    plane_1 = [v for v in pps.values[1] if v is not None]
+    assert plane_1 and max(plane_1) == pytest.approx(100.0), "100 pps steady; the reboot interval is skipped"
+    assert pps.values[1][6] is None, "the reset interval has no value (a gap), not the counter's new value"
+    assert max(v for v in pps.values[2] if v is not None) == pytest.approx(100.0)
