@@ -155,8 +155,9 @@ def forensics(uid: str) -> dict[str, Any]:
         query_variable(uid, "switch", "Switch", sql.FORENSIC_SWITCH_VARIABLE, multi=True, include_all=True,
                        description="Switches of the selected planes.", columns=(string("device"),)),
         query_variable(uid, "server", "Server", sql.FORENSIC_SERVER_VARIABLE, multi=True, include_all=True,
-                       description="Servers (calico-nodes) seen in BGP; filters BGP events and findings about them.",
-                       columns=(string("node"),)),
+                       description="Servers of the selected planes (from the inventory); filters their BGP sessions, "
+                                   "the ToR ports facing them, their MACs and findings about them.",
+                       columns=(string("server"),)),
     ]
     panels = [
         timeseries(uid, "Changes per interval", [_ts(sql.EVENT_COUNTS, "events", label="source")],

@@ -88,8 +88,8 @@ def session_changes(where: str = "1=1") -> str:
 
 def _port_changes() -> str:
     return """
-    SELECT ts, plane, device, port, oper_status,
-           lagInFrame(oper_status) OVER (PARTITION BY device, port ORDER BY ts
+    SELECT ts, plane, fabric, device, port, oper_status,
+           lagInFrame(oper_status) OVER (PARTITION BY fabric, device, port ORDER BY ts
                                          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS prev
     FROM interface_status
     WHERE ts <= ($__toTime_ms)
@@ -350,7 +350,17 @@ ORDER BY time, plane
 FORENSIC_SWITCH_VARIABLE = (
     "SELECT DISTINCT device FROM switches WHERE $__conditionalAll(plane IN (${plane:sqlstring}), $plane) ORDER BY device"
 )
-FORENSIC_SERVER_VARIABLE = "SELECT DISTINCT node FROM bgp_sessions ORDER BY node"
+FORENSIC_SERVER_VARIABLE = (
+    "SELECT DISTINCT server FROM servers WHERE $__conditionalAll(plane IN (${plane:sqlstring}), $plane) ORDER BY server"
+)
+
+SERVER_PORTS = (
+    "SELECT fabric, device, port, argMax(server, ts) AS server FROM servers WHERE device != '' GROUP BY fabric, device, port"
+)
+"""The server behind each ToR port the inventory lists (latest row)."""
+
+SERVER_MACS = "SELECT fabric, mac, argMax(server, ts) AS server FROM servers WHERE mac != '' GROUP BY fabric, mac"
+"""The server owning each MAC the inventory lists (latest row)."""
 
 
 def _events() -> str:
@@ -360,20 +370,22 @@ def _events() -> str:
     FROM ({session_changes()})
     WHERE prev != '' AND prev != state
     UNION ALL
-    SELECT ts, plane, 'port' AS source, device AS switch, '' AS server,
-           concat(device, ' ', port) AS subject, concat(prev, ' -> ', oper_status) AS change, '' AS detail
-    FROM ({_port_changes()})
-    WHERE prev != '' AND prev != oper_status
+    SELECT p.ts AS ts, p.plane AS plane, 'port' AS source, p.device AS switch, sp.server AS server,
+           concat(p.device, ' ', p.port) AS subject, concat(p.prev, ' -> ', p.oper_status) AS change, '' AS detail
+    FROM ({_port_changes()}) AS p
+    LEFT JOIN ({SERVER_PORTS}) AS sp ON sp.fabric = p.fabric AND sp.device = p.device AND sp.port = p.port
+    WHERE p.prev != '' AND p.prev != p.oper_status
     UNION ALL
-    SELECT ts, plane, 'mac' AS source, device AS switch, '' AS server,
-           concat(device, ' ', mac) AS subject, concat('mac ', change) AS change,
-           if(previous_port IS NULL, port, concat(previous_port, ' -> ', port)) AS detail
-    FROM fdb_changes
-    WHERE $__timeFilter_ms(ts)
+    SELECT f.ts AS ts, f.plane AS plane, 'mac' AS source, f.device AS switch, sm.server AS server,
+           concat(f.device, ' ', f.mac) AS subject, concat('mac ', f.change) AS change,
+           if(f.previous_port IS NULL, f.port, concat(f.previous_port, ' -> ', f.port)) AS detail
+    FROM fdb_changes AS f
+    LEFT JOIN ({SERVER_MACS}) AS sm ON sm.fabric = f.fabric AND sm.mac = f.mac
+    WHERE $__timeFilter_ms(f.ts)
     UNION ALL
     SELECT ts, plane, 'finding' AS source,
            if(subject IN (SELECT device FROM switches), subject, '') AS switch,
-           if(subject IN (SELECT node FROM bgp_sessions), subject, '') AS server,
+           if(subject IN (SELECT server FROM servers), subject, '') AS server,
            if(subject = '', kind, concat(kind, ' ', subject)) AS subject,
            concat(status, ' ', severity) AS change, summary AS detail
     FROM findings

@@ -268,8 +268,29 @@ class SwitchInventory(Record, frozen=True, kw_only=True, tag="switch_inventory")
     uplinks: Annotated[list[str], Column("Array(String)")] = []
 
 
+class ServerInventory(Record, frozen=True, kw_only=True, tag="server_inventory"):
+    """A server on one plane as the inventory describes it: its address, MAC and ToR port there.
+
+    Lets SQL name the server behind a ToR port or a MAC (the forensics dashboard's server
+    filter, "what does this port face"). ``device``/``port``/``mac`` are empty when the
+    inventory leaves them out.
+    """
+
+    TABLE = "servers"
+    ORDER_BY = ("fabric", "plane", "server", "ts")
+    TTL_DAYS = 730
+
+    server: Name
+    address: Annotated[str, Column("String")]
+    mac: Annotated[str, Column("String")] = ""
+    device: Name = ""
+    port: Name = ""
+
+
 def inventory_records(inventory: "Inventory", ts: float) -> list[Record]:
-    """The inventory's planes and switches as rows stamped ``ts`` (and the inventory's fabric)."""
+    """The inventory's planes, switches and servers as rows stamped ``ts`` (and the inventory's fabric)."""
+    from planewatch.inventory import normalise_mac
+
     records: list[Record] = []
     for plane_id, plane in inventory.planes.items():
         switches = inventory.switches_in(plane_id)
@@ -282,6 +303,13 @@ def inventory_records(inventory: "Inventory", ts: float) -> list[Record]:
                             rack=switch.rack or "", uplinks=list(switch.uplinks))
             for switch in switches
         )
+    for server in inventory.servers.values():
+        for key, address in server.addresses.items():
+            plane_id = inventory.plane_id(key)
+            device, port = inventory.port_of(server.name, plane_id) or ("", "")
+            mac = next((normalise_mac(m) for k, m in server.macs.items() if inventory.plane_id(k) == plane_id), "")
+            records.append(ServerInventory(ts=ts, plane=plane_id, fabric=inventory.fabric, server=server.name,
+                                           address=str(address), mac=mac, device=device, port=port))
     return records
 
 
@@ -309,8 +337,9 @@ STORED_RECORDS: tuple[type[Record], ...] = (
     Finding,
     PlaneInventory,
     SwitchInventory,
+    ServerInventory,
 )
-INVENTORY_RECORDS: tuple[type[Record], ...] = (PlaneInventory, SwitchInventory)
+INVENTORY_RECORDS: tuple[type[Record], ...] = (PlaneInventory, SwitchInventory, ServerInventory)
 """Stored, never transported: written by the process that holds the inventory."""
 ALL_RECORDS: tuple[type[Record], ...] = tuple(r for r in STORED_RECORDS if r not in INVENTORY_RECORDS) + (Watermark,)
 """Every record that travels (Kafka topics, JSON lines): measurements, findings and watermarks."""

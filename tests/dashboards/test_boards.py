@@ -203,7 +203,10 @@ def test_forensic_filters_narrow_the_timeline(plane_down_store: EmbeddedStore, p
     server, _ = _run(plane_down_store, query, plane_down_recording, CASES["planewatch-forensics.json"]["a server"])
     assert {r["source"] for r in everything} >= {"bgp", "port", "mac", "finding"}
     assert switch and {r["switch"] for r in switch} == {"p2-tor-r01"} and len(switch) < len(everything)
-    assert server and {r["server"] for r in server} == {"r01-s01"} and {r["source"] for r in server} == {"bgp"}
+    # the server's sessions, the ToR port facing it, and its MAC ageing out of the plane's tables
+    assert server and {r["server"] for r in server} == {"r01-s01"}
+    assert {r["source"] for r in server} == {"bgp", "port", "mac"}
+    assert {r["subject"] for r in server if r["source"] == "port"} == {"p2-tor-r01 Ethernet1"}
 
 
 # -- structure -----------------------------------------------------------------------------

@@ -26,6 +26,15 @@ def test_the_recording_holds_findings_and_the_inventory_as_rows(
         switch = inventory.switches[row["device"]]
         assert (row["role"], row["uplinks"]) == (switch.role, list(switch.uplinks))
 
+    servers = plane_down_store.query(
+        "SELECT server, plane, argMax(device, ts) AS device, argMax(port, ts) AS port, argMax(mac, ts) AS mac "
+        "FROM servers GROUP BY server, plane"
+    ).to_pylist()
+    assert len(servers) == 32 * 4
+    for row in servers:
+        assert (row["device"], row["port"]) == inventory.port_of(row["server"], row["plane"])
+        assert inventory.owner_of_mac(row["mac"]) == row["server"]
+
     stored = plane_down_store.query("SELECT kind, plane, status FROM findings ORDER BY ts").to_pylist()
     assert [(f.kind, f.plane, f.status) for f in plane_down_recording.findings] == [
         (r["kind"], r["plane"], r["status"]) for r in stored

@@ -27,6 +27,7 @@ from planewatch.schemas.records import (
     PlaneInventory,
     PortCounters,
     Record,
+    ServerInventory,
     SflowCounterSample,
     SflowFlowSample,
     SwitchInventory,
@@ -78,6 +79,9 @@ def sample_records() -> list[Record]:
         SwitchInventory(ts=T0 + 10, plane=2, fabric="pod-a", device="spine-1-green", role="spine"),
         SwitchInventory(ts=T0 + 10, plane=2, fabric="pod-a", device="tor-r1-green", role="tor", rack="r1",
                         uplinks=["Ethernet49", "Ethernet50"]),
+        ServerInventory(ts=T0 + 10, plane=2, fabric="pod-a", server="compute-0042", address="10.2.0.42",
+                        mac="52:54:00:00:02:2a", device="tor-r1-green", port="Ethernet42"),
+        ServerInventory(ts=T0 + 10, plane=3, fabric="pod-a", server="compute-0042", address="10.3.0.42"),
         Watermark(ts=T0 + 10, plane=0),
     ]
 
