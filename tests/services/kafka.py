@@ -191,7 +191,8 @@ class KafkaBroker:
         if (self.data_dir / "meta.properties").exists():
             return
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-        command = self._java("kafka.tools.StorageTool", "format", "--cluster-id", cluster_id,
+        # one id in 64 starts with "-": as a separate argument argparse would read it as an option
+        command = self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
                              "--config", str(self.config_path), "--standalone")
         command[1:3] = ["-Xms64m", "-Xmx128m"]
         result = subprocess.run(command, capture_output=True, text=True, timeout=120)
