@@ -46,6 +46,7 @@ from planewatch.schemas.topics import APP_ID, FINDINGS_TOPIC, INPUT_TOPICS, STAT
 from planewatch.streams.config import DetectorsConfig
 from planewatch.streams.distributed import checkpoint
 from planewatch.streams.distributed.fabric import FabricDetection
+from planewatch.streams.distributed.seek_guard import SeekWindowGuard
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +288,7 @@ def build_app(settings: StreamSettings) -> tuple[faust.App, StreamWorker]:
         stream_wait_empty=False,  # held events wait for the next checkpoint; a rebalance must not wait for them
         # Far above one batch: a stream buffer that fills while a batch is written pauses its
         # partitions, and Faust's pause/resume around a full buffer has lost or stalled
-        # consumption (faust-streaming issues #88, #175); one restarted worker here stalled so.
+        # consumption (faust-streaming issues #88, #175).
         stream_buffer_maxsize=20 * settings.batch_max,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.session_timeout,
@@ -309,6 +310,9 @@ def build_app(settings: StreamSettings) -> tuple[faust.App, StreamWorker]:
             return None
 
     worker = StreamWorker(settings, state_table, findings_topic, highwater)
+    # Faust delivers the input partitions while it seeks them after an assignment, then clears what
+    # it delivered: a restarted worker lost those records and stopped committing (see seek_guard).
+    seek_guard = SeekWindowGuard(app, INPUT_TOPICS)
 
     @app.agent(source, name="detect")
     async def detect(stream: Any) -> None:
@@ -317,6 +321,8 @@ def build_app(settings: StreamSettings) -> tuple[faust.App, StreamWorker]:
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app: faust.App, revoked: set[Any], **_: Any) -> None:
+        # sent at the start of every rebalance, the first one included: before any seek
+        seek_guard.install()
         worker.revoke({tp.partition for tp in revoked})
 
     @app.timer(max(0.5, settings.checkpoint_every / 2))
