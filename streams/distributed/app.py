@@ -40,7 +40,7 @@ import msgspec
 
 from planewatch.inventory import Inventory
 from planewatch.kafka.settings import KafkaSettings
-from planewatch.schemas import Finding, Record
+from planewatch.schemas import Finding, Record, inventory_records
 from planewatch.schemas.records import with_fabric
 from planewatch.schemas.topics import APP_ID, FINDINGS_TOPIC, INPUT_TOPICS, STATE_TABLE, decode_record, encode_record, key_for
 from planewatch.streams.config import DetectorsConfig
@@ -111,6 +111,8 @@ class StreamWorker:
         self.read_up_to: dict[tuple[str, int], int] = {}
         """Highest offset read per input topic partition (any fabric): what is still unread lags."""
         self.held: list[Any] = []
+        self.inventory_rows: list[Record] = []
+        """The inventory of each fabric this worker takes on, written with its next batch (dashboards read it)."""
         self.last_checkpoint = time.monotonic()
         self._outage_since: float | None = None
         self.lock = asyncio.Lock()
@@ -167,7 +169,8 @@ class StreamWorker:
             before = detection.skipped
             findings.extend(detection.feed(items, self._lagging(self.partition_of[fabric])))
             self.stats.skipped_replayed += detection.skipped - before
-        await self._write(stored + findings)
+        inventory_rows, self.inventory_rows = self.inventory_rows, []
+        await self._write(inventory_rows + stored + findings)
         if findings:
             self.stats.findings += len(findings)
             for finding in findings:
@@ -196,6 +199,7 @@ class StreamWorker:
             detection = FabricDetection.restore(fabric, inventory, self.settings.config, saved)
             log.info("fabric %s: detector state restored (%d bytes, covers %s)", fabric, len(saved), detection.covered)
         self.fabrics[fabric] = detection
+        self.inventory_rows.extend(inventory_records(inventory, time.time()))
         if self.settings.alertmanager is not None:
             # alerts a previous owner raised for this fabric are ours to keep alive and resolve now
             task = asyncio.get_running_loop().create_task(asyncio.to_thread(self.settings.alertmanager.adopt_active, [fabric]))

@@ -163,6 +163,9 @@ def test_through_the_collectors_the_stream_finds_what_the_embedded_pipeline_find
         counts = table_counts(client, pipeline.database, [fabric_name])
         assert all(counts[t] > 0 for t, n in expected.items() if n) and counts["findings"] == 2
         assert "fabric %s: no saved detector state" % fabric_name in worker.text()
+        planes = client.execute(f"SELECT plane, name FROM {pipeline.database}.planes WHERE fabric = %(f)s ORDER BY plane",
+                                {"f": fabric_name})
+        assert planes == [(p, inventory.plane_name(p)) for p in inventory.plane_ids], "the worker wrote its inventory"
     finally:
         stop_all([worker])
 
