@@ -11,7 +11,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from planewatch.schemas import Record
+from planewatch.schemas import INVENTORY_RECORDS, Record
 from planewatch.schemas.topics import RECORD_TOPICS, encode_record, key_for
 from planewatch.simulator import Fault, Simulator, build_fabric
 from planewatch.streams.distributed.app import StreamSettings, StreamWorker
@@ -48,11 +48,16 @@ class StandInStream:
 
 
 class CountingStore:
+    """Counts the record and finding rows written; the inventory rows a worker writes on taking a fabric apart."""
+
     def __init__(self) -> None:
         self.rows = 0
+        self.inventory_rows = 0
 
     def write(self, records: list[Record]) -> int:
-        self.rows += len(records)
+        inventory = sum(1 for r in records if isinstance(r, INVENTORY_RECORDS))
+        self.inventory_rows += inventory
+        self.rows += len(records) - inventory
         return len(records)
 
 
@@ -98,3 +103,4 @@ def test_a_fabric_is_not_held_back_by_a_record_type_only_its_partition_neighbour
     assert detection.pending == 0, "everything was read, so nothing may be held back"
     assert worker.stats.findings == 2  # plane 2 firing and resolved, for the watched fabric only
     assert store.rows == sum(1 for r in neighbour_records + watched_records if type(r).TABLE) + 2
+    assert store.inventory_rows > 0, "the worker wrote the inventory of the fabric it took on"
