@@ -3,7 +3,13 @@
 Rates over a window are a port's counter growth between its first and last sample in
 the window divided by the time between them (two numbers per port, whatever the
 window's length). A port whose counters went backwards inside the window (device
-reboot, counter clear) has no rate (null, listed last) rather than a wrong one.
+reboot, counter clear) has no rate (null, listed last) rather than a wrong one: some
+hour of the window, or the window as a whole, holds a value below its first sample or
+above its last (:func:`planewatch.forensics.rollups.went_back_sql`: the one reset missed).
+
+Windows of :data:`~planewatch.forensics.rollups.MIN_WINDOW_SECONDS` (3 h) or more read
+their whole hours from the hourly rollups (migration ``0003_rollups.sql``) and only the
+partial hours at both ends from the raw tables; the answer is the same either way.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import enum
 
 import pyarrow as pa
 
+from planewatch.forensics import rollups
 from planewatch.forensics.common import (
     END,
     IN_WINDOW,
@@ -64,20 +71,22 @@ def top_ports(
     if facing not in FACINGS:
         raise ValueError(f"facing must be one of {', '.join(FACINGS)}, not {facing!r}")
     db = store.database
+    params = window.params()
+    hours = rollups.whole_hours(params)
     sql = f"""
     SELECT c.plane AS plane, c.device AS device, c.port AS port,
            {facing_sql('s.role', 's.uplinks', 'c.port')} AS facing,
            c.bytes_per_s AS bytes_per_s, c.broadcast_pps AS broadcast_pps, c.samples AS samples
     FROM (
-        SELECT fabric, plane, device, port, count() AS samples,
-               (toUnixTimestamp64Milli(max(ts)) - toUnixTimestamp64Milli(min(ts))) / 1000.0 AS span,
-               toInt64(argMax(in_octets + out_octets, ts)) - toInt64(argMin(in_octets + out_octets, ts)) AS d_octets,
-               toInt64(argMax(in_broadcast_pkts + in_multicast_pkts, ts))
-                 - toInt64(argMin(in_broadcast_pkts + in_multicast_pkts, ts)) AS d_flood,
-               if(span > 0 AND d_octets >= 0, round(d_octets / span, 1), NULL) AS bytes_per_s,
-               if(span > 0 AND d_flood >= 0, round(d_flood / span, 3), NULL) AS broadcast_pps
-        FROM {db}.port_counters
-        WHERE {IN_WINDOW}
+        SELECT fabric, plane, device, port, sum(n) AS samples,
+               (toUnixTimestamp64Milli(max(t1)) - toUnixTimestamp64Milli(min(t0))) / 1000.0 AS span,
+               toInt64(argMax(o1, t1)) - toInt64(argMin(o0, t0)) AS d_octets,
+               toInt64(argMax(f1, t1)) - toInt64(argMin(f0, t0)) AS d_flood,
+               {rollups.went_back_sql('o0', 'o1', 'olo', 'ohi')} AS octets_back,
+               {rollups.went_back_sql('f0', 'f1', 'flo', 'fhi')} AS flood_back,
+               if(span > 0 AND d_octets >= 0 AND NOT octets_back, round(d_octets / span, 1), NULL) AS bytes_per_s,
+               if(span > 0 AND d_flood >= 0 AND NOT flood_back, round(d_flood / span, 3), NULL) AS broadcast_pps
+        FROM ({rollups.port_pieces_sql(db, hours is not None)})
         GROUP BY fabric, plane, device, port
         HAVING samples >= 2
     ) AS c
@@ -86,7 +95,8 @@ def top_ports(
     ORDER BY if({{by:String}} = 'broadcast', c.broadcast_pps, c.bytes_per_s) DESC NULLS LAST, plane, device, port
     LIMIT {{limit:UInt32}}
     """
-    return store.query(sql, {**window.params(), "by": ranking.value, "limit": row_limit(limit), "facing": facing})
+    return store.query(sql, {**params, **(hours or {}), "by": ranking.value, "limit": row_limit(limit),
+                             "facing": facing})
 
 
 def top_sessions(store: QueryableStore, window: Window, *, by: TopBy | str = TopBy.churn, limit: int = 10) -> pa.Table:
@@ -100,6 +110,8 @@ def top_sessions(store: QueryableStore, window: Window, *, by: TopBy | str = Top
     """
     _ranking(TopWhat.sessions, by)
     db = store.database
+    params = window.params()
+    hours = rollups.whole_hours(params)
     key = "fabric, plane, node, peer_ip"
     sql = f"""
     WITH moved AS (
@@ -114,8 +126,7 @@ def top_sessions(store: QueryableStore, window: Window, *, by: TopBy | str = Top
     ),
     routes AS (
         SELECT {key}, sum(import_updates) AS route_updates, sum(import_withdraws) AS route_withdraws
-        FROM {db}.bgp_route_counters
-        WHERE {IN_WINDOW}
+        FROM ({rollups.route_counts_sql(db, hours is not None)})
         GROUP BY {key}
         HAVING route_updates + route_withdraws > 0
     ),
@@ -136,7 +147,7 @@ def top_sessions(store: QueryableStore, window: Window, *, by: TopBy | str = Top
       ON r.fabric = st.fabric AND r.plane = st.plane AND r.node = st.node AND r.peer_ip = st.peer_ip
     ORDER BY transitions DESC, route_updates + route_withdraws DESC, plane, node, peer_ip
     """
-    return store.query(sql, {**window.params(), "limit": row_limit(limit)})
+    return store.query(sql, {**params, **(hours or {}), "limit": row_limit(limit)})
 
 
 def top_switches(store: QueryableStore, window: Window, *, by: TopBy | str = TopBy.macs, limit: int = 10) -> pa.Table:

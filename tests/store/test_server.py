@@ -596,7 +596,8 @@ def modern_store(chdb_path: Path, tmp_path: Path) -> typing.Iterator[tuple[Serve
 def test_modern_server_path_on_chdb(modern_store: tuple[ServerStore, ChdbClient]) -> None:
     store, client = modern_store
     assert store.dialect == "modern" and store.server_version.startswith("26.")
-    assert store.migrate() == ["applied migration 0001_initial.sql", "applied migration 0002_inventory.sql"]
+    assert store.migrate() == ["applied migration 0001_initial.sql", "applied migration 0002_inventory.sql",
+                               "applied migration 0003_rollups.sql"]
     assert store.migrate() == []
     assert store.schema_problems() == []
     # the tables are exactly what the migration file creates (codecs, LowCardinality, DateTime64, TTL)
