@@ -9,8 +9,8 @@ answer is the one the raw rows give (see :func:`went_back_sql` for how counter r
 are seen). Shorter windows read raw rows only: there the rollups would save little.
 
 Every piece is grouped by hour, whichever table it comes from, so the rules that decide
-a port's rate see the same hourly pieces on either path; forcing the raw path (setting
-:data:`MIN_WINDOW_SECONDS` to infinity) gives the reference the tests compare against.
+a port's rate see the same hourly pieces on either path; forcing the raw path
+(``rollups_from=math.inf``) gives the reference the tests compare against.
 
 The split points are computed here from the window's bound parameters and bound as
 parameters themselves (``{rollup_from_ms:Int64}``, ``{rollup_to_ms:Int64}``).
@@ -33,16 +33,16 @@ RAW_OUTSIDE_ROLLUPS = (f"{IN_WINDOW} AND NOT (ts >= {at_time('rollup_from_ms')}"
 """The raw rows of the window that the rollup range does not cover (both ends)."""
 
 
-def whole_hours(window_params: dict[str, int]) -> dict[str, int] | None:
+def whole_hours(window_params: dict[str, int], min_window: float = MIN_WINDOW_SECONDS) -> dict[str, int] | None:
     """The whole hours inside a window as ``{rollup_from_ms, rollup_to_ms}``, or ``None`` for raw rows only.
 
     ``window_params`` are :meth:`Window.params` (``start_ms``/``end_ms``, both ends
     inclusive). An hour ``[h, h + 1 h)`` is whole when ``h >= start`` and its last
-    millisecond ``<= end``. ``None`` when the window is shorter than
-    :data:`MIN_WINDOW_SECONDS` or holds no whole hour.
+    millisecond ``<= end``. ``None`` when the window is shorter than ``min_window`` seconds
+    (``math.inf``: never read the rollups) or holds no whole hour.
     """
     start_ms, end_ms = window_params["start_ms"], window_params["end_ms"]
-    if (end_ms - start_ms) / 1000.0 < MIN_WINDOW_SECONDS:
+    if (end_ms - start_ms) / 1000.0 < min_window:
         return None
     first = -(-start_ms // HOUR_MS) * HOUR_MS
     last_end = (end_ms + 1) // HOUR_MS * HOUR_MS

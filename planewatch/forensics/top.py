@@ -60,19 +60,21 @@ FACINGS = ("all", "server", "uplink", "spine", "unknown")
 
 def top_ports(
     store: QueryableStore, window: Window, *, by: TopBy | str = TopBy.traffic, limit: int = 10, facing: str = "all",
+    rollups_from: float = rollups.MIN_WINDOW_SECONDS,
 ) -> pa.Table:
     """Ports ranked by average bytes/s (in+out) or broadcast+multicast packets/s in, over the window.
 
     Every port with counters is ranked unless ``facing`` narrows it (``server``: ToR ports
     facing servers, where floods enter; ``uplink``; ``spine``), so a hot uplink shows up
-    as well as a chatty server port.
+    as well as a chatty server port. Windows of ``rollups_from`` seconds or more read their
+    whole hours from the hourly rollups (``math.inf``: raw rows only; same answer).
     """
     ranking = _ranking(TopWhat.ports, by)
     if facing not in FACINGS:
         raise ValueError(f"facing must be one of {', '.join(FACINGS)}, not {facing!r}")
     db = store.database
     params = window.params()
-    hours = rollups.whole_hours(params)
+    hours = rollups.whole_hours(params, rollups_from)
     sql = f"""
     SELECT c.plane AS plane, c.device AS device, c.port AS port,
            {facing_sql('s.role', 's.uplinks', 'c.port')} AS facing,
@@ -99,19 +101,21 @@ def top_ports(
                              "facing": facing})
 
 
-def top_sessions(store: QueryableStore, window: Window, *, by: TopBy | str = TopBy.churn, limit: int = 10) -> pa.Table:
+def top_sessions(store: QueryableStore, window: Window, *, by: TopBy | str = TopBy.churn, limit: int = 10,
+                 rollups_from: float = rollups.MIN_WINDOW_SECONDS) -> pa.Table:
     """BGP sessions ranked by churn in the window: state transitions, then route updates+withdraws received.
 
     A transition is a row whose state differs from the session's previous row, looked up
     over the session's whole change log (so the first transition of a window counts, and
     a collector restart re-reporting the same state does not). Only sessions that moved
     in the window are read that far back. Sessions with no churn are not listed;
-    ``state_at_end`` is each session's state at the window's end.
+    ``state_at_end`` is each session's state at the window's end. ``rollups_from`` as for
+    :func:`top_ports`.
     """
     _ranking(TopWhat.sessions, by)
     db = store.database
     params = window.params()
-    hours = rollups.whole_hours(params)
+    hours = rollups.whole_hours(params, rollups_from)
     key = "fabric, plane, node, peer_ip"
     sql = f"""
     WITH moved AS (

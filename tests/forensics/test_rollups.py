@@ -82,9 +82,8 @@ def filled(chdb_store: EmbeddedStore) -> EmbeddedStore:
     return chdb_store
 
 
-@pytest.fixture
-def raw_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(rollups, "MIN_WINDOW_SECONDS", math.inf)
+RAW_ONLY = math.inf
+"""``rollups_from`` that keeps every window on the raw rows: the reference the rollups must equal."""
 
 
 PORT_ROLLUP = """
@@ -132,14 +131,12 @@ def test_rollup_rows_equal_a_group_by_over_the_raw_rows(filled: EmbeddedStore):
     assert routes == rows(filled, ROUTE_RAW)
 
 
-def test_long_top_ports_via_rollups_equal_the_raw_computation(filled: EmbeddedStore, monkeypatch):
+def test_long_top_ports_via_rollups_equal_the_raw_computation(filled: EmbeddedStore):
     assert rollups.whole_hours(LONG.params()) == {"rollup_from_ms": (HOUR0 + HOUR) * 1000,
                                                    "rollup_to_ms": (HOUR0 + 5 * HOUR) * 1000}
     for by in ("traffic", "broadcast"):
         via_rollups = top_ports(filled, LONG, by=by).to_pylist()
-        with monkeypatch.context() as patch:
-            patch.setattr(rollups, "MIN_WINDOW_SECONDS", math.inf)
-            raw = top_ports(filled, LONG, by=by).to_pylist()
+        raw = top_ports(filled, LONG, by=by, rollups_from=RAW_ONLY).to_pylist()
         assert via_rollups == raw
     ranked = top_ports(filled, LONG).to_pylist()
     assert [r["port"] for r in ranked] == ["Ethernet1", "Ethernet2", "Ethernet5", "Ethernet3", "Ethernet4"]
@@ -152,25 +149,21 @@ def test_long_top_ports_via_rollups_equal_the_raw_computation(filled: EmbeddedSt
     assert by_port["Ethernet2"]["broadcast_pps"] is not None, "samples missing them are skipped"
 
 
-def test_long_windows_read_the_whole_hours_from_the_rollups(filled: EmbeddedStore, raw_only: None):
+def test_long_windows_read_the_whole_hours_from_the_rollups(filled: EmbeddedStore):
     """Deleting the raw rows of the whole hours changes the raw answer, not the rollup one."""
-    before = top_ports(filled, LONG).to_pylist()
+    before = top_ports(filled, LONG, rollups_from=RAW_ONLY).to_pylist()
     filled.query(f"DELETE FROM {filled.database}.port_counters WHERE ts >= {{a:Int64}} AND ts < {{b:Int64}}",
                  {"a": HOUR0 + HOUR, "b": HOUR0 + 5 * HOUR})
-    assert top_ports(filled, LONG).to_pylist() != before  # raw only (MIN_WINDOW_SECONDS is infinite here)
-    rollups.MIN_WINDOW_SECONDS = 3 * HOUR  # restored by monkeypatch
-    assert top_ports(filled, LONG).to_pylist() == before
+    assert top_ports(filled, LONG, rollups_from=RAW_ONLY).to_pylist() != before
+    assert top_ports(filled, LONG, rollups_from=3 * HOUR).to_pylist() == before
 
 
-def test_a_counter_reset_leaves_the_port_without_a_rate_on_both_paths(filled: EmbeddedStore, monkeypatch):
+def test_a_counter_reset_leaves_the_port_without_a_rate_on_both_paths(filled: EmbeddedStore):
     """Ethernet3 resets mid-hour yet ends above its start; Ethernet4 drops between two hours."""
     for port in ("Ethernet3", "Ethernet4"):
         assert octets(port, LONG.end) > octets(port, LONG.start), "a last-minus-first rule alone would not see it"
-    for force_raw in (False, True):
-        with monkeypatch.context() as patch:
-            if force_raw:
-                patch.setattr(rollups, "MIN_WINDOW_SECONDS", math.inf)
-            ranked = {r["port"]: r for r in top_ports(filled, LONG).to_pylist()}
+    for rollups_from in (rollups.MIN_WINDOW_SECONDS, RAW_ONLY):
+        ranked = {r["port"]: r for r in top_ports(filled, LONG, rollups_from=rollups_from).to_pylist()}
         assert ranked["Ethernet3"]["bytes_per_s"] is None and ranked["Ethernet4"]["bytes_per_s"] is None
         assert ranked["Ethernet1"]["bytes_per_s"] is not None
     after_reset = Window(RESET_INSIDE_AN_HOUR + 60, LONG.end)
@@ -178,11 +171,9 @@ def test_a_counter_reset_leaves_the_port_without_a_rate_on_both_paths(filled: Em
     assert ranked["Ethernet3"]["bytes_per_s"] == pytest.approx(RATES["Ethernet3"] * 4, abs=0.1)
 
 
-def test_long_top_sessions_via_rollups_equal_the_raw_computation(filled: EmbeddedStore, monkeypatch):
+def test_long_top_sessions_via_rollups_equal_the_raw_computation(filled: EmbeddedStore):
     via_rollups = top_sessions(filled, LONG, limit=100).to_pylist()
-    with monkeypatch.context() as patch:
-        patch.setattr(rollups, "MIN_WINDOW_SECONDS", math.inf)
-        assert top_sessions(filled, LONG, limit=100).to_pylist() == via_rollups
+    assert top_sessions(filled, LONG, limit=100, rollups_from=RAW_ONLY).to_pylist() == via_rollups
     assert len(via_rollups) == 6
     expected = sum(r.import_updates + r.import_withdraws for r in route_rows()
                    if r.peer_ip == "10.2.0.3" and LONG.start <= r.ts <= LONG.end)
