@@ -54,6 +54,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from planewatch.kafka.admin import group_input_partitions
 from planewatch.schemas.records import Finding, Record
 from planewatch.schemas.topics import INPUT_TOPICS, key_for, state_changelog_topic
 
@@ -254,18 +255,7 @@ class _Services:
     def group_assignment(self, group: str) -> list[set[int]] | None:
         """Partition numbers per member of the group when it is Stable, else None."""
         with self.lock:
-            described = self.admin.describe_groups([group])
-        info = described.get(group) if isinstance(described, dict) else None
-        if not info or info.get("group_state") != "Stable" or not info.get("members"):
-            return None
-        owned: list[set[int]] = []
-        for member in info["members"]:
-            parts: set[int] = set()
-            for topic, numbers in _assigned(member.get("member_assignment")):
-                if topic in INPUT_TOPICS:
-                    parts.update(numbers)
-            owned.append(parts)
-        return owned
+            return group_input_partitions(self.admin, group)
 
     def delete_group(self, group: str) -> None:
         with self.lock:
@@ -286,24 +276,6 @@ class _Services:
         logging.getLogger("planewatch.store.server").setLevel(logging.ERROR)  # the workers say it in their logs
         logging.getLogger("clickhouse_driver").setLevel(logging.ERROR)
         return ServerStore.connect(ClickHouseSettings.from_env(self.clickhouse, database, environ=self.environ))
-
-
-def _assigned(assignment: Any) -> list[tuple[str, list[int]]]:
-    """(topic, partitions) pairs of a described member's assignment, whatever shape kafka-python gives it."""
-    if assignment is None:
-        return []
-    if isinstance(assignment, dict):
-        pairs = assignment.get("assigned_partitions") or assignment.get("assignment") or []
-    else:
-        pairs = getattr(assignment, "assigned_partitions", None) or getattr(assignment, "assignment", None) or []
-    result = []
-    for pair in pairs:
-        if isinstance(pair, dict):
-            result.append((pair.get("topic"), list(pair.get("partitions", []))))
-        else:
-            topic, numbers = pair[0], pair[1]
-            result.append((topic, list(numbers)))
-    return result
 
 
 def _record_tables() -> list[str]:

@@ -11,6 +11,7 @@ fabrics to other partitions and split their history between workers.
 from __future__ import annotations
 
 import dataclasses
+import struct
 from typing import Any
 
 from kafka import KafkaAdminClient
@@ -121,3 +122,61 @@ def input_partitions(settings: KafkaSettings, app_id: str = APP_ID, timeout_s: f
     if len(set(counts.values())) != 1:
         raise TopicLayoutError(f"input topics have different partition counts ({counts}); recreate them with planewatch init")
     return next(iter(counts.values()))
+
+
+def group_input_partitions(admin: KafkaAdminClient, group: str) -> list[set[int]] | None:
+    """The input partitions each member of consumer ``group`` owns, when the group is Stable; else None.
+
+    How stream workers split the fabrics between them (``bench stream`` and the two-worker
+    test both ask). kafka-python decodes a member's assignment only for its own assignors,
+    so Faust's arrives as bytes, parsed here with Kafka's ConsumerProtocol layout.
+    """
+    from planewatch.schemas.topics import INPUT_TOPICS
+
+    try:
+        described = admin.describe_groups([group])
+    except Exception:  # noqa: BLE001 - no coordinator for the group yet
+        return None
+    info = described.get(group) if isinstance(described, dict) else None
+    if not info or info.get("group_state", info.get("state")) != "Stable" or not info.get("members"):
+        return None
+    owned: list[set[int]] = []
+    for member in info["members"]:
+        parts: set[int] = set()
+        for topic, numbers in _assigned_partitions(member.get("member_assignment")):
+            if topic in INPUT_TOPICS:
+                parts.update(numbers)
+        owned.append(parts)
+    return owned
+
+
+def _assigned_partitions(assignment: Any) -> list[tuple[str, list[int]]]:
+    """(topic, partitions) pairs of a described member's assignment, whatever shape kafka-python gives it."""
+    if assignment is None:
+        return []
+    if isinstance(assignment, (bytes, bytearray)):
+        data, at = bytes(assignment), 2  # int16 version
+        (count,) = struct.unpack_from(">i", data, at)
+        at += 4
+        decoded = []
+        for _ in range(count):
+            (length,) = struct.unpack_from(">h", data, at)
+            topic = data[at + 2:at + 2 + length].decode()
+            at += 2 + length
+            (n,) = struct.unpack_from(">i", data, at)
+            decoded.append((topic, list(struct.unpack_from(f">{n}i", data, at + 4))))
+            at += 4 + 4 * n
+        return decoded
+    if isinstance(assignment, dict):
+        pairs = assignment.get("assigned_partitions") or assignment.get("assignment") or []
+    else:
+        pairs = getattr(assignment, "assigned_partitions", None) or getattr(assignment, "assignment", None) or []
+    result = []
+    for pair in pairs:
+        if isinstance(pair, dict):
+            result.append((pair.get("topic"), list(pair.get("partitions", []))))
+        elif hasattr(pair, "topic"):
+            result.append((pair.topic, list(pair.partitions)))
+        else:
+            result.append((pair[0], list(pair[1])))
+    return result

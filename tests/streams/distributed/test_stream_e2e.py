@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from planewatch.clock import ScaledClock
+from planewatch.kafka.admin import group_input_partitions
 from planewatch.schemas import Finding, Record
 from planewatch.simulator import Fault, Simulator, build_fabric
 from planewatch.simulator.protocols import ProtocolFabric
@@ -321,53 +322,16 @@ def candidate_fabrics(partitions: int, first_seed: int = 400) -> dict[int, objec
     return found
 
 
-def _assigned(assignment: object) -> list[tuple[str, list[int]]]:
-    """(topic, partitions) of a member's assignment, whether kafka-python decoded it or left the bytes."""
-    import struct
-
-    if isinstance(assignment, (bytes, bytearray)):
-        data, at = bytes(assignment), 2  # int16 version
-        (count,) = struct.unpack_from(">i", data, at)
-        at += 4
-        result = []
-        for _ in range(count):
-            (length,) = struct.unpack_from(">h", data, at)
-            topic = data[at + 2:at + 2 + length].decode()
-            at += 2 + length
-            (n,) = struct.unpack_from(">i", data, at)
-            numbers = list(struct.unpack_from(f">{n}i", data, at + 4))
-            at += 4 + 4 * n
-            result.append((topic, numbers))
-        return result
-    if isinstance(assignment, dict):
-        return [(tp["topic"], tp["partitions"]) for tp in assignment.get("assigned_partitions", [])]
-    return [(tp.topic, list(tp.partitions)) for tp in getattr(assignment, "assigned_partitions", [])]
-
-
 def group_assignment(broker: KafkaBroker, group: str) -> list[set[int]] | None:
     """Input partitions per member of a stable group (None while it rebalances)."""
     import logging
 
-    from stream_support import INPUT_TOPICS
-
     logging.getLogger("kafka").setLevel(logging.CRITICAL)  # it cannot decode Faust's member metadata, and says so
     admin = broker.admin()
     try:
-        described = admin.describe_groups([group]).get(group)
-    except Exception:  # noqa: BLE001 - no coordinator yet
-        return None
+        return group_input_partitions(admin, group)
     finally:
         admin.close()
-    if not described or described.get("group_state", described.get("state")) != "Stable":
-        return None
-    members = []
-    for member in described.get("members", []):
-        parts: set[int] = set()
-        for topic, numbers in _assigned(member.get("member_assignment")):
-            if topic in INPUT_TOPICS:
-                parts.update(numbers)
-        members.append(parts)
-    return members
 
 
 def test_two_workers_find_and_store_exactly_what_one_worker_does(
