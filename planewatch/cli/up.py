@@ -27,7 +27,6 @@ from planewatch.collectors.health import collector_summary, unhealthy_targets
 from planewatch.inventory import Inventory
 from planewatch.alerting import AlertmanagerClient
 from planewatch.schemas import BgpRouteCounters, Finding, PortCounters, Record, SflowCounterSample, inventory_records
-from planewatch.schemas.records import with_fabric
 from planewatch.simulator import Fault, Simulator
 from planewatch.simulator.protocols import ProtocolFabric, SimulatorError
 from planewatch.sources import heartbeat, simulated_source
@@ -205,7 +204,7 @@ async def _watch(
     def on_finding(finding: Finding) -> None:
         console.print(_finding_line(inventory, finding), soft_wrap=True)
         if pager is not None:
-            pager.submit(with_fabric([finding], inventory.fabric))  # a background thread posts, retrying
+            pager.submit([finding])  # already fabric-stamped by the pipeline; a background thread posts, retrying
 
     pipeline = EmbeddedPipeline(
         producers,
